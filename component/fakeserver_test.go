@@ -1,0 +1,220 @@
+package component
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeServer is a scripted XEP-0114 server on 127.0.0.1:0. Each accepted
+// connection is handshaken (or refused) and handed to the test as a
+// *fakeConn on conns.
+type fakeServer struct {
+	t      *testing.T
+	ln     net.Listener
+	secret string
+	refuse func(n int) string // stream error condition for the nth connection ("" = accept)
+	conns  chan *fakeConn
+	mu     sync.Mutex
+	n      int
+}
+
+func newFakeServer(t *testing.T, secret string) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &fakeServer{t: t, ln: ln, secret: secret, conns: make(chan *fakeConn, 16)}
+	t.Cleanup(func() { _ = ln.Close() })
+	go fs.accept()
+	return fs
+}
+
+func (fs *fakeServer) addr() string { return fs.ln.Addr().String() }
+
+func (fs *fakeServer) accept() {
+	for {
+		c, err := fs.ln.Accept()
+		if err != nil {
+			return
+		}
+		fs.mu.Lock()
+		fs.n++
+		n := fs.n
+		fs.mu.Unlock()
+		go fs.serve(c, n)
+	}
+}
+
+func (fs *fakeServer) serve(c net.Conn, n int) {
+	fc := &fakeConn{c: c, dec: xml.NewDecoder(bufio.NewReader(c))}
+	fs.t.Cleanup(func() { _ = c.Close() })
+	// stream header
+	for {
+		tok, err := fc.dec.Token()
+		if err != nil {
+			_ = c.Close()
+			return
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "stream" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "to" {
+					fc.domain = a.Value
+				}
+			}
+			break
+		}
+	}
+	id := fmt.Sprintf("sid%d", n)
+	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='%s' id='%s'>", fc.domain, id)
+	var hs struct {
+		XMLName xml.Name
+		Digest  string `xml:",chardata"`
+	}
+	if err := fc.next(&hs); err != nil {
+		_ = c.Close()
+		return
+	}
+	sum := sha1.Sum([]byte(id + fs.secret))
+	cond := ""
+	if fs.refuse != nil {
+		cond = fs.refuse(n)
+	}
+	if cond == "" && hs.Digest != hex.EncodeToString(sum[:]) {
+		cond = "not-authorized"
+	}
+	if cond != "" {
+		fmt.Fprintf(c, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>", cond)
+		_ = c.Close()
+		return
+	}
+	_, _ = io.WriteString(c, "<handshake/>")
+	fs.conns <- fc
+}
+
+// conn waits for the next handshaken connection.
+func (fs *fakeServer) conn(t *testing.T) *fakeConn {
+	t.Helper()
+	select {
+	case c := <-fs.conns:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection from the gateway")
+		return nil
+	}
+}
+
+// fakeConn is the server side of one component stream.
+type fakeConn struct {
+	c      net.Conn
+	dec    *xml.Decoder
+	domain string
+	mu     sync.Mutex
+}
+
+// next decodes the next top-level element into v.
+func (fc *fakeConn) next(v any) error {
+	for {
+		tok, err := fc.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			return fc.dec.DecodeElement(v, &t)
+		case xml.EndElement:
+			return io.EOF
+		}
+	}
+}
+
+// expect reads the next stanza, skipping pings when skipPings, failing the
+// test after 5 s.
+func (fc *fakeConn) expect(t *testing.T) *inStanza {
+	t.Helper()
+	_ = fc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		in := new(inStanza)
+		if err := fc.next(in); err != nil {
+			t.Fatalf("fake server: reading: %v", err)
+		}
+		if in.XMLName.Local == "iq" && len(in.Other) > 0 && in.Other[0].XMLName.Space == nsPing && in.To != fc.domain {
+			fc.send(t, fmt.Sprintf("<iq type='result' id='%s' from='%s' to='%s'/>", in.ID, in.To, in.From))
+			continue
+		}
+		return in
+	}
+}
+
+func (fc *fakeConn) send(t *testing.T, s string) {
+	t.Helper()
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	if _, err := io.WriteString(fc.c, s); err != nil {
+		t.Logf("fake server: write: %v", err)
+	}
+}
+
+// sync makes sure every stanza sent before it was handled: the gateway
+// answers a disco#items query, and its reader is sequential.
+func (fc *fakeConn) sync(t *testing.T) {
+	t.Helper()
+	fc.send(t, fmt.Sprintf("<iq type='get' id='sync' from='localhost' to='%s'><query xmlns='%s'/></iq>", fc.domain, nsDiscoItems))
+	for {
+		in := fc.expect(t)
+		if in.ID == "sync" {
+			return
+		}
+	}
+}
+
+func (fc *fakeConn) close() { _ = fc.c.Close() }
+
+// startGateway runs a gateway against fs until the test ends.
+func startGateway(t *testing.T, fs *fakeServer, mod func(*Options)) *Gateway {
+	t.Helper()
+	o := Options{
+		Domain: "auth.localhost", Secret: "s3cret", Address: fs.addr(),
+		PingInterval: time.Hour, BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+		DialTimeout: 2 * time.Second, Texts: testTexts{},
+		Logger: testLogger(t),
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	g := New(o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return g
+}
+
+func waitReady(t *testing.T, g *Gateway) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("gateway never became ready")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type testTexts struct{}
+
+func (testTexts) Bodies(url, method, code string) []authText {
+	return []authText{{Lang: "en", Body: "Confirm " + method + " " + url + " code " + code}, {Lang: "fr", Body: "Confirmez " + code}}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

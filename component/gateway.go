@@ -1,0 +1,266 @@
+package component
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xmpp-http-auth/http-auth/auth"
+)
+
+// Texts renders the human-readable bodies of a confirm message, one per
+// language, the default language first.
+type Texts interface {
+	Bodies(url, method, code string) []auth.Text
+}
+
+// Options configure a Gateway. Zero durations take the defaults noted.
+type Options struct {
+	Domain  string // the component's domain, e.g. auth.example.org
+	Secret  string // the XEP-0114 shared secret
+	Address string // the server's component port, host:port
+	Name    string // shown in disco#info and version; default "HTTP authentication"
+	Version string // XEP-0092 version; default "dev"
+
+	Texts  Texts
+	Logger *slog.Logger
+	Debug  bool // log every stanza (never the handshake)
+
+	PingInterval time.Duration // between XEP-0199 pings; default 15 s
+	PingTimeout  time.Duration // for a pong; default min(PingInterval, 10 s)
+	PingTo       string        // ping target; default the parent domain of Domain
+	DialTimeout  time.Duration // TCP connect plus handshake; default 10 s
+	WriteTimeout time.Duration // one stanza write; default 10 s
+	BackoffMin   time.Duration // first reconnect delay; default 500 ms
+	BackoffMax   time.Duration // reconnect delay cap; default 30 s
+
+	Clock Clock     // default the real clock
+	Rand  io.Reader // stanza ids and jitter; default crypto/rand
+}
+
+func (o *Options) setDefaults() {
+	if o.Name == "" {
+		o.Name = "HTTP authentication"
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 15 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = min(o.PingInterval, 10*time.Second)
+	}
+	if d, err := auth.ParseJID(o.Domain); err == nil {
+		o.Domain = d.String()
+	}
+	if o.PingTo == "" {
+		// The server hosting auth.example.org serves example.org.
+		o.PingTo = o.Domain
+		if _, parent, ok := strings.Cut(o.Domain, "."); ok && parent != "" {
+			o.PingTo = parent
+		}
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 500 * time.Millisecond
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = max(30*time.Second, o.BackoffMin)
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+}
+
+// Gateway is the XEP-0070 component. Confirm, Ready and Shutdown are safe
+// for concurrent use; Run is called once.
+type Gateway struct {
+	opts   Options
+	log    *slog.Logger
+	txns   *table
+	cur    atomic.Pointer[stream] // the live stream, nil while disconnected
+	pongs  sync.Map               // ping stanza id -> chan struct{}
+	closed chan struct{}          // closed when Shutdown starts: refuse new requests
+	kill   chan struct{}          // closed when the grace period is over
+	once   sync.Once
+	killed sync.Once
+}
+
+// New returns a Gateway; call Run to connect.
+func New(opts Options) *Gateway {
+	opts.setDefaults()
+	return &Gateway{
+		opts:   opts,
+		log:    opts.Logger.With("component", "xmpp"),
+		txns:   newTable(),
+		closed: make(chan struct{}),
+		kill:   make(chan struct{}),
+	}
+}
+
+// Ready reports nil while the gateway has a live stream to its server,
+// else an error wrapping auth.ErrNotConnected or auth.ErrShuttingDown.
+func (g *Gateway) Ready() error {
+	select {
+	case <-g.closed:
+		return fmt.Errorf("component: %w", auth.ErrShuttingDown)
+	default:
+	}
+	if g.cur.Load() == nil {
+		return fmt.Errorf("component: %w", auth.ErrNotConnected)
+	}
+	return nil
+}
+
+// Pending returns the number of requests waiting for an answer.
+func (g *Gateway) Pending() int { return g.txns.len() }
+
+// Confirm asks req.JID to confirm req and waits for the answer, the
+// timeout, the caller's cancellation or the end of the shutdown grace. It
+// returns the delivery path on approval, else an error wrapping one of
+// auth's sentinel errors. It is safe for concurrent use.
+func (g *Gateway) Confirm(ctx context.Context, req auth.Request) (auth.Decision, error) {
+	if err := g.Ready(); err != nil {
+		return auth.Decision{}, err
+	}
+	bare := req.JID.Bare()
+	x, ok := g.txns.add(req.TransactionID, bare)
+	if !ok {
+		return auth.Decision{}, fmt.Errorf("component: %s for %s: %w", req.TransactionID, bare, auth.ErrConflict)
+	}
+	defer g.txns.remove(x)
+
+	timer := g.opts.Clock.NewTimer(req.Timeout)
+	defer timer.Stop()
+
+	path := auth.PathMessage
+	var err error
+	if req.JID.IsFull() {
+		path = auth.PathIQ
+		err = g.askIQ(x, &req)
+	} else {
+		err = g.askMessage(x, &req)
+	}
+	if err != nil {
+		return auth.Decision{}, err
+	}
+	for {
+		select {
+		case v := <-x.result:
+			return g.outcome(v, path, &req)
+		case <-x.fallback:
+			path = auth.PathFallback
+			g.log.Debug("iq refused, asking by message", "jid", req.JID.String(), "txn", req.TransactionID)
+			if err := g.askMessage(x, &req); err != nil {
+				return auth.Decision{}, err
+			}
+		case <-timer.C():
+			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrTimeout)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrTimeout)
+			}
+			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrCanceled)
+		case <-g.kill:
+			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
+		}
+	}
+}
+
+func (g *Gateway) outcome(v verdict, path auth.Path, req *auth.Request) (auth.Decision, error) {
+	switch v {
+	case vApprove:
+		return auth.Decision{Path: path}, nil
+	case vDeny:
+		return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrDenied)
+	case vUnreachable:
+		return auth.Decision{Path: path}, fmt.Errorf("component: %s: %w", req.JID.String(), auth.ErrUnreachable)
+	case vServerError:
+		return auth.Decision{Path: path}, fmt.Errorf("component: %s: %w", req.JID.String(), auth.ErrServer)
+	}
+	return auth.Decision{Path: path}, fmt.Errorf("component: unexpected verdict %d", v)
+}
+
+// askIQ sends the iq form to the full JID.
+func (g *Gateway) askIQ(x *txn, req *auth.Request) error {
+	sid := g.newID()
+	to := req.JID.String()
+	b, err := confirmIQ(g.opts.Domain, to, sid, req)
+	if err != nil {
+		return fmt.Errorf("component: building the confirm iq: %w", err)
+	}
+	g.txns.bindIQ(x, sid, to)
+	return g.send(b)
+}
+
+// askMessage sends the message form to the bare JID.
+func (g *Gateway) askMessage(x *txn, req *auth.Request) error {
+	sid := g.newID()
+	var texts []auth.Text
+	if g.opts.Texts != nil {
+		texts = g.opts.Texts.Bodies(req.URL, req.Method, req.TransactionID)
+	}
+	b, err := confirmMessage(g.opts.Domain, x.key.bare, sid, g.newID(), req, texts)
+	if err != nil {
+		return fmt.Errorf("component: building the confirm message: %w", err)
+	}
+	g.txns.bindMessage(x, sid)
+	return g.send(b)
+}
+
+// send writes b on the live stream. A failed send is not retried: the
+// caller gets auth.ErrNotConnected (523) at once.
+func (g *Gateway) send(b []byte) error {
+	s := g.cur.Load()
+	if s == nil {
+		return fmt.Errorf("component: %w", auth.ErrNotConnected)
+	}
+	if err := s.send(b); err != nil {
+		s.close() // the reader notices and the connection loop reconnects
+		return fmt.Errorf("component: sending: %v: %w", err, auth.ErrNotConnected)
+	}
+	return nil
+}
+
+// newID returns an unguessable stanza id: 96 random bits.
+func (g *Gateway) newID() string {
+	var b [12]byte
+	if _, err := io.ReadFull(g.opts.Rand, b[:]); err != nil {
+		// crypto/rand does not fail on supported systems; an injected
+		// reader that runs dry is a test bug.
+		panic("component: reading random bytes: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Shutdown stops the gateway taking requests, waits for pending ones until
+// ctx is done, then answers the rest with auth.ErrShuttingDown. It does
+// not close the stream: cancel Run's context for that.
+func (g *Gateway) Shutdown(ctx context.Context) {
+	g.once.Do(func() { close(g.closed) })
+	select {
+	case <-g.txns.emptied():
+	case <-ctx.Done():
+	}
+	g.killed.Do(func() { close(g.kill) })
+}

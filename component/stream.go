@@ -1,0 +1,297 @@
+package component
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+const (
+	nsComponent = "jabber:component:accept"
+	nsStream    = "http://etherx.jabber.org/streams"
+	nsStanzas   = "urn:ietf:params:xml:ns:xmpp-stanzas"
+	nsStreams   = "urn:ietf:params:xml:ns:xmpp-streams"
+
+	// maxStanzaBytes bounds one incoming stanza; a larger one ends the
+	// stream (servers limit stanzas to far less: Prosody 256 KiB for c2s).
+	maxStanzaBytes = 1 << 20
+	// readAhead is the read buffer: bytes the decoder may hold beyond the
+	// stanza being decoded, allowed on top of maxStanzaBytes.
+	readAhead = 16 << 10
+)
+
+// errStreamClosed reports a server-side </stream:stream>.
+var errStreamClosed = errors.New("component: the server closed the stream")
+
+// StreamError is a <stream:error/> sent by the server.
+type StreamError struct {
+	Condition string
+	Text      string
+}
+
+func (e *StreamError) Error() string {
+	if e.Text != "" {
+		return fmt.Sprintf("stream error %s (%s)", e.Condition, e.Text)
+	}
+	return "stream error " + e.Condition
+}
+
+// HandshakeError reports a refused XEP-0114 handshake: a wrong secret, or a
+// domain the server does not know.
+type HandshakeError struct {
+	Domain, Server string
+	Err            error
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("component: handshake for %s refused by %s: %v (check the component secret and domain in the server's configuration)", e.Domain, e.Server, e.Err)
+}
+
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+// stream is one XEP-0114 stream. send is safe for concurrent use; next is
+// called by one reader goroutine only.
+type stream struct {
+	conn         net.Conn
+	dec          *xml.Decoder
+	lim          *limitReader
+	writeTimeout time.Duration
+	debug        *slog.Logger // nil unless stanzas are logged
+
+	wmu       sync.Mutex // serialises writes: gosrc.io/xmpp's are not locked
+	closeOnce sync.Once
+	done      chan struct{} // closed by close
+}
+
+// dialStream connects to addr, opens a component stream for domain and
+// authenticates with secret. The handshake digest is never logged.
+func dialStream(ctx context.Context, addr, domain, secret string, o *Options) (*stream, error) {
+	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 15 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("component: connecting to %s: %w", addr, err)
+	}
+	s := newStream(conn, o)
+	// The whole handshake has one deadline; a silent server cannot hold it.
+	_ = conn.SetDeadline(time.Now().Add(o.DialTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	if err := s.handshake(domain, secret); err != nil {
+		_ = conn.Close()
+		var se *StreamError
+		if errors.As(err, &se) {
+			return nil, &HandshakeError{Domain: domain, Server: addr, Err: err}
+		}
+		return nil, fmt.Errorf("component: handshake with %s for %s: %w", addr, domain, err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if o.Debug {
+		s.debug = o.Logger
+		s.lim.debug = o.Logger
+	}
+	return s, nil
+}
+
+func newStream(conn net.Conn, o *Options) *stream {
+	lim := &limitReader{r: conn, n: maxStanzaBytes}
+	dec := xml.NewDecoder(bufio.NewReaderSize(lim, readAhead))
+	dec.Strict = true
+	return &stream{conn: conn, dec: dec, lim: lim, writeTimeout: o.WriteTimeout, done: make(chan struct{})}
+}
+
+func (s *stream) handshake(domain, secret string) error {
+	open := []byte(xml.Header[:len(xml.Header)-1] + "<stream:stream xmlns='" + nsComponent +
+		"' xmlns:stream='" + nsStream + "' to='")
+	var esc []byte
+	esc = appendEscaped(esc, domain)
+	open = append(append(open, esc...), "'>"...)
+	if _, err := s.conn.Write(open); err != nil {
+		return err
+	}
+	id, err := s.readHeader()
+	if err != nil {
+		return err
+	}
+	sum := sha1.Sum([]byte(id + secret))
+	digest := hex.EncodeToString(sum[:])
+	if _, err := s.conn.Write([]byte("<handshake>" + digest + "</handshake>")); err != nil {
+		return err
+	}
+	for {
+		tok, err := s.dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "handshake" {
+				return s.dec.Skip()
+			}
+			if t.Name.Space == nsStream && t.Name.Local == "error" {
+				return decodeStreamError(s.dec, &t)
+			}
+			return fmt.Errorf("expected <handshake/>, got <%s>", t.Name.Local)
+		case xml.EndElement:
+			return errStreamClosed
+		}
+	}
+}
+
+// readHeader reads the server's stream header and returns its id.
+func (s *stream) readHeader() (string, error) {
+	for {
+		tok, err := s.dec.Token()
+		if err != nil {
+			return "", err
+		}
+		t, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if t.Name.Space == nsStream && t.Name.Local == "error" {
+			return "", decodeStreamError(s.dec, &t)
+		}
+		if t.Name.Space != nsStream || t.Name.Local != "stream" {
+			return "", fmt.Errorf("expected a stream header, got <%s>", t.Name.Local)
+		}
+		for _, a := range t.Attr {
+			if a.Name.Local == "id" && a.Name.Space == "" {
+				if a.Value == "" {
+					break
+				}
+				return a.Value, nil
+			}
+		}
+		return "", errors.New("the stream header has no id")
+	}
+}
+
+func decodeStreamError(d *xml.Decoder, start *xml.StartElement) error {
+	var e struct {
+		Kids []struct {
+			XMLName xml.Name
+			Text    string `xml:",chardata"`
+		} `xml:",any"`
+	}
+	if err := d.DecodeElement(&e, start); err != nil {
+		return err
+	}
+	se := &StreamError{Condition: "undefined-condition"}
+	for _, k := range e.Kids {
+		if k.XMLName.Local == "text" {
+			se.Text = k.Text
+		} else if se.Condition == "undefined-condition" || k.XMLName.Space == nsStreams {
+			se.Condition = k.XMLName.Local
+		}
+	}
+	return se
+}
+
+// next reads the next stanza. It returns errStreamClosed on a server-side
+// stream close, a *StreamError on a stream error, or the read error.
+func (s *stream) next() (*inStanza, error) {
+	for {
+		s.lim.n = maxStanzaBytes + readAhead
+		tok, err := s.dec.Token()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("component: the server closed the connection: %w", err)
+			}
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Space == nsStream && t.Name.Local == "error" {
+				return nil, decodeStreamError(s.dec, &t)
+			}
+			in := new(inStanza)
+			if err := s.dec.DecodeElement(in, &t); err != nil {
+				return nil, err
+			}
+			return in, nil
+		case xml.EndElement:
+			return nil, errStreamClosed
+		}
+	}
+}
+
+// send writes one serialised stanza. Writes are serialised and bounded by
+// the write timeout, so a stuck socket cannot hold a caller for ever.
+func (s *stream) send(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	select {
+	case <-s.done:
+		return net.ErrClosed
+	default:
+	}
+	if s.writeTimeout > 0 {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	}
+	if _, err := s.conn.Write(b); err != nil {
+		return err
+	}
+	if s.debug != nil {
+		s.debug.Debug("xmpp send", "xml", string(b))
+	}
+	return nil
+}
+
+// close ends the stream politely (</stream:stream>) and closes the socket.
+// It is safe to call more than once and concurrently with send and next.
+func (s *stream) close() {
+	s.closeOnce.Do(func() {
+		s.wmu.Lock()
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = s.conn.Write([]byte("</stream:stream>"))
+		close(s.done)
+		s.wmu.Unlock()
+		_ = s.conn.Close()
+	})
+}
+
+// limitReader fails a read once more than n bytes were read since the
+// last reset, bounding the memory a hostile stanza can take. With debug
+// set it logs what it reads (after the handshake only).
+type limitReader struct {
+	r     io.Reader
+	n     int64
+	debug *slog.Logger
+}
+
+var errStanzaTooLarge = errors.New("component: an incoming stanza is larger than 1 MiB")
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errStanzaTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if n > 0 && l.debug != nil {
+		l.debug.Debug("xmpp recv", "xml", string(p[:n]))
+	}
+	return n, err
+}
+
+// appendEscaped appends s escaped for an XML attribute value.
+func appendEscaped(b []byte, s string) []byte {
+	w := &byteWriter{b: b}
+	_ = xml.EscapeText(w, []byte(s))
+	return w.b
+}
+
+type byteWriter struct{ b []byte }
+
+func (w *byteWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
