@@ -218,3 +218,114 @@ func (testTexts) Bodies(url, method, code string) []authText {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func tryFakeServer(t *testing.T, addr, secret string) (*fakeServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	fs := &fakeServer{t: t, ln: ln, secret: secret, conns: make(chan *fakeConn, 16)}
+	t.Cleanup(func() { _ = ln.Close() })
+	go fs.accept()
+	return fs, nil
+}
+
+// expectRaw is expect, also returning the stanza re-read as raw XML.
+func (fc *fakeConn) expectRaw(t *testing.T) (*inStanza, string) {
+	t.Helper()
+	_ = fc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var raw struct {
+		Inner   []byte `xml:",innerxml"`
+		XMLName xml.Name
+		Attrs   []xml.Attr `xml:",any,attr"`
+	}
+	if err := fc.next(&raw); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("<" + raw.XMLName.Local)
+	for _, a := range raw.Attrs {
+		fmt.Fprintf(&b, " %s='%s'", a.Name.Local, a.Value)
+	}
+	b.WriteString(">")
+	b.Write(raw.Inner)
+	b.WriteString("</" + raw.XMLName.Local + ">")
+	in, err := parseStanza([]byte(b.String()))
+	if err != nil {
+		t.Fatalf("%v: %s", err, b.String())
+	}
+	return in, b.String()
+}
+
+// fakeClock fires timers when advanced.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    chan time.Time
+	at   time.Time
+	dur  time.Duration
+	done bool
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1e9, 0)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), dur: d}
+	c.timers = append(c.timers, t)
+	return &fakeTimerHandle{c: c, t: t}
+}
+
+type fakeTimerHandle struct {
+	c *fakeClock
+	t *fakeTimer
+}
+
+func (h *fakeTimerHandle) C() <-chan time.Time { return h.t.c }
+func (h *fakeTimerHandle) Stop() bool {
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	was := !h.t.done
+	h.t.done = true
+	return was
+}
+
+// Advance moves the clock and fires the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	for _, t := range c.timers {
+		if !t.done && !t.at.After(c.now) {
+			t.done = true
+			t.c <- c.now
+		}
+	}
+}
+
+// waitTimers waits until a live timer of duration d exists.
+func (c *fakeClock) waitTimers(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, x := range c.timers {
+			if !x.done && x.dur == d {
+				c.mu.Unlock()
+				return
+			}
+		}
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no timer of %v", d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
