@@ -1,0 +1,367 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/xmpp-http-auth/http-auth/auth"
+)
+
+// The parameters of /auth, spelled as callers send them.
+const (
+	paramJID           = "jid"
+	paramDomain        = "domain"
+	paramURL           = "url" // XEP-0070's name, an alias of domain
+	paramMethod        = "method"
+	paramTransactionID = "transaction_id"
+	paramTimeout       = "timeout"
+	// Not a parameter, but named by the 400 of a POST with another body type.
+	headerContentType = "Content-Type"
+)
+
+// knownParams in the order they are checked, so the same bad request always
+// gets the same answer.
+var knownParams = [...]string{paramJID, paramDomain, paramURL, paramMethod, paramTransactionID, paramTimeout}
+
+// Limits of SPEC section 2.
+const (
+	maxURLBytes    = 1024
+	maxMethodBytes = 32
+	// maxJIDBytes is RFC 7622's longest JID: three parts of 1023 bytes,
+	// '@' and '/'. Checked before ParseJID so it never works on more.
+	maxJIDBytes = 3*1023 + 2
+)
+
+// params are the validated parameters of one /auth request.
+type params struct {
+	JID    auth.JID
+	URL    string
+	Method string
+	// TransactionID is the caller's id when given and valid, else "".
+	TransactionID string
+	// TransactionIDGiven reports whether transaction_id appeared at all
+	// (valid or not), so a 400 never pairs an invalid id with a generated one.
+	TransactionIDGiven bool
+	Timeout            time.Duration
+}
+
+// paramError is a bad parameter: a 400 whose detail names it.
+type paramError struct {
+	Param  string // the parameter, as callers spell it
+	Detail string // the text after "invalid: "; it starts with Param
+}
+
+func (e *paramError) Error() string { return "httpapi: invalid: " + e.Detail }
+
+func badParam(name, problem string) *paramError {
+	return &paramError{Param: name, Detail: name + ": " + problem}
+}
+
+func missing(name string) *paramError {
+	return &paramError{Param: name, Detail: name + " is missing"}
+}
+
+func empty(name string) *paramError {
+	return &paramError{Param: name, Detail: name + " is empty"}
+}
+
+func repeated(name string) *paramError {
+	return &paramError{Param: name, Detail: name + " is given more than once"}
+}
+
+// errTooLarge is a POST body over the limit: a 413.
+var errTooLarge = errors.New("httpapi: the request body is too large")
+
+// readParams reads the parameters of r: the query string, plus a
+// form-encoded body for POST. On error the returned params hold what the
+// query string tells (notably a valid transaction id) and the error is a
+// *paramError or errTooLarge.
+func readParams(w http.ResponseWriter, r *http.Request, maxBody int64, defaultTimeout time.Duration) (params, error) {
+	if r.Method != http.MethodPost {
+		return parseParams(r.URL.RawQuery, "", defaultTimeout)
+	}
+	body, err := readBody(w, r, maxBody)
+	if err != nil {
+		p, _ := parseParams(r.URL.RawQuery, "", defaultTimeout)
+		return p, err
+	}
+	return parseParams(r.URL.RawQuery, body, defaultTimeout)
+}
+
+// readBody returns the form-encoded body of a POST ("" when there is
+// none). It reads through http.MaxBytesReader, so a body over maxBody also
+// closes the connection after the answer.
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) (string, error) {
+	ct := r.Header.Get(headerContentType)
+	if ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return "", badParam(headerContentType, "must be application/x-www-form-urlencoded")
+		}
+	}
+	if r.ContentLength > maxBody {
+		return "", errTooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return "", errTooLarge
+		}
+		return "", &paramError{Param: "body", Detail: "body: could not be read"}
+	}
+	if len(b) > 0 && ct == "" {
+		return "", missing(headerContentType)
+	}
+	return string(b), nil
+}
+
+// rawValues are the values of the known parameters, from every source.
+type rawValues struct {
+	vals      map[string][]string
+	malformed map[string]bool // a value whose percent-encoding is broken
+}
+
+// collect adds the pairs of a form-encoded string (a query string or a
+// body). Only '&' separates pairs (as in Go since 1.17; ';' is data).
+// Unknown parameters are ignored, so old clients that send more keep
+// working; a key that does not decode cannot be one of ours.
+func (rv *rawValues) collect(s string) {
+	for s != "" {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil || !isKnownParam(key) {
+			continue
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			rv.malformed[key] = true
+		}
+		rv.vals[key] = append(rv.vals[key], val)
+	}
+}
+
+func isKnownParam(s string) bool {
+	for _, k := range knownParams {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// parseParams validates the parameters of SPEC section 2, from a query
+// string and a form-encoded body (either may be empty). A parameter given
+// twice, in the same source or in both, is an error. It never fails but
+// with a *paramError; the first problem in knownParams order is reported.
+// The params returned with an error hold whatever did validate.
+func parseParams(query, body string, defaultTimeout time.Duration) (params, error) {
+	rv := rawValues{vals: map[string][]string{}, malformed: map[string]bool{}}
+	rv.collect(query)
+	rv.collect(body)
+
+	var p params
+	var first *paramError
+	note := func(e *paramError) {
+		if first == nil {
+			first = e
+		}
+	}
+	// one returns the single value of name; ok is false when the
+	// parameter is absent or already reported.
+	one := func(name string) (string, bool) {
+		vs := rv.vals[name]
+		switch {
+		case len(vs) == 0:
+			return "", false
+		case len(vs) > 1:
+			note(repeated(name))
+			return "", false
+		case rv.malformed[name]:
+			note(badParam(name, "malformed percent-encoding"))
+			return "", false
+		}
+		return vs[0], true
+	}
+	// Repetitions first: "given more than once" is the clearest answer
+	// whatever the values are.
+	for _, k := range knownParams {
+		if len(rv.vals[k]) > 1 {
+			note(repeated(k))
+		}
+	}
+
+	if v, ok := one(paramJID); ok {
+		j, err := parseJID(v)
+		if err != nil {
+			note(err)
+		}
+		p.JID = j
+	} else if len(rv.vals[paramJID]) == 0 {
+		note(missing(paramJID))
+	}
+
+	domain, hasDomain := one(paramDomain)
+	u, hasURL := one(paramURL)
+	switch {
+	case hasDomain && hasURL && domain != u:
+		note(badParam(paramURL, "differs from domain (url is an alias of domain: give one of them)"))
+	case hasDomain:
+		p.URL, first = checkURL(paramDomain, domain, first)
+	case hasURL:
+		p.URL, first = checkURL(paramURL, u, first)
+	case len(rv.vals[paramDomain]) == 0 && len(rv.vals[paramURL]) == 0:
+		note(&paramError{Param: paramDomain, Detail: "domain is missing (give domain or its alias url)"})
+	}
+
+	if v, ok := one(paramMethod); ok {
+		switch {
+		case v == "":
+			note(empty(paramMethod))
+		case len(v) > maxMethodBytes:
+			note(badParam(paramMethod, fmt.Sprintf("longer than %d bytes", maxMethodBytes)))
+		case !isToken(v):
+			note(badParam(paramMethod, "must be an HTTP method token (letters, digits and !#$%&'*+-.^_`|~)"))
+		default:
+			p.Method = v
+		}
+	} else if len(rv.vals[paramMethod]) == 0 {
+		note(missing(paramMethod))
+	}
+
+	p.TransactionIDGiven = len(rv.vals[paramTransactionID]) > 0
+	if v, ok := one(paramTransactionID); ok {
+		switch {
+		case v == "":
+			note(empty(paramTransactionID))
+		case !auth.ValidTransactionID(v):
+			note(badParam(paramTransactionID, fmt.Sprintf("must be 1 to %d letters, digits, '-', '_' or '.'", auth.MaxTxnLength)))
+		default:
+			p.TransactionID = v
+		}
+	}
+
+	p.Timeout = defaultTimeout
+	if v, ok := one(paramTimeout); ok {
+		d, err := parseTimeout(v)
+		if err != nil {
+			note(err)
+		}
+		p.Timeout = d
+	}
+
+	if first != nil {
+		return p, first
+	}
+	return p, nil
+}
+
+// parseJID parses the jid parameter: a JID valid per RFC 7622, with a
+// local part (a person, not a server).
+func parseJID(v string) (auth.JID, *paramError) {
+	const want = "must be user@host or user@host/resource"
+	switch {
+	case v == "":
+		return auth.JID{}, empty(paramJID)
+	case len(v) > maxJIDBytes:
+		return auth.JID{}, badParam(paramJID, fmt.Sprintf("longer than %d bytes", maxJIDBytes))
+	}
+	j, err := auth.ParseJID(v)
+	if err != nil {
+		return auth.JID{}, badParam(paramJID, want+" ("+err.Error()+")")
+	}
+	if j.Local == "" {
+		return auth.JID{}, badParam(paramJID, want+" (a server address is not a person)")
+	}
+	return j, nil
+}
+
+// checkURL validates the domain (or url) value: text that can go into an
+// XML attribute, at most maxURLBytes. It returns the value and the first
+// error so far.
+func checkURL(name, v string, first *paramError) (string, *paramError) {
+	var e *paramError
+	switch {
+	case v == "":
+		e = empty(name)
+	case len(v) > maxURLBytes:
+		e = badParam(name, fmt.Sprintf("longer than %d bytes", maxURLBytes))
+	case !utf8.ValidString(v):
+		e = badParam(name, "must be UTF-8 text")
+	case strings.ContainsFunc(v, notXMLText):
+		e = badParam(name, "must not contain control characters")
+	default:
+		return v, first
+	}
+	if first == nil {
+		first = e
+	}
+	return "", first
+}
+
+// notXMLText reports control characters (C0, DEL, C1) and the two
+// non-characters XML 1.0 forbids; the XML encoder would otherwise replace
+// them silently and the person would see a different text.
+func notXMLText(r rune) bool {
+	return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF
+}
+
+// isToken reports whether s is an RFC 9110 token: 1*tchar.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseTimeout parses the timeout parameter: a whole decimal number of
+// seconds, at least 1, ASCII digits only (no sign, no spaces, no base
+// prefix). Values above MaxTimeout are lowered to it; a number too large
+// for 64 bits is refused rather than guessed at.
+func parseTimeout(v string) (time.Duration, *paramError) {
+	const want = "must be a whole number of seconds, at least 1"
+	if v == "" {
+		return 0, empty(paramTimeout)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, badParam(paramTimeout, want)
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, badParam(paramTimeout, want+" (this number is too large)")
+	}
+	if n < 1 {
+		return 0, badParam(paramTimeout, want)
+	}
+	if n > int64(MaxTimeout/time.Second) {
+		return MaxTimeout, nil
+	}
+	return time.Duration(n) * time.Second, nil
+}

@@ -1,0 +1,110 @@
+// Package httpapi serves the HTTP side of the XEP-0070 gateway (HTTP
+// authentication confirmed over XMPP): GET and POST /auth validate their
+// parameters, ask a Confirmer (the XMPP component) and answer with a status
+// code that says what the person decided.
+//
+// It uses the standard library's net/http only. The Confirmer interface is
+// declared here, by its user; the component satisfies it and main wires
+// the two.
+package httpapi
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/xmpp-http-auth/http-auth/auth"
+)
+
+// Confirmer asks a person to approve a request (XEP-0070) and waits for the
+// answer. Implementations must be safe for concurrent use.
+type Confirmer interface {
+	// Confirm asks and waits until the person answers, req.Timeout passes
+	// or ctx is done (the HTTP caller hung up). Every error wraps exactly
+	// one of the auth.Err* outcomes; any other error counts as unexpected.
+	Confirm(ctx context.Context, req auth.Request) (auth.Decision, error)
+	// Ready returns nil when requests can be sent, else an error wrapping
+	// auth.ErrNotConnected or auth.ErrShuttingDown.
+	Ready() error
+}
+
+// Options configure the handler returned by New.
+type Options struct {
+	// Confirmer asks the person. Required.
+	Confirmer Confirmer
+	// Logger receives one line per decision; nil discards.
+	Logger *slog.Logger
+	// DefaultTimeout applies when a request gives no timeout; zero means
+	// 60 s, more than MaxTimeout means MaxTimeout.
+	DefaultTimeout time.Duration
+	// IDs is the randomness for generated transaction ids; nil means
+	// crypto/rand.
+	IDs io.Reader
+	// MaxBodyBytes limits a POST body; zero or less means 64 KiB.
+	MaxBodyBytes int64
+}
+
+// Limits and defaults of the API.
+const (
+	// MaxTimeout is the longest wait a caller can ask for; larger timeout
+	// values are lowered to it.
+	MaxTimeout = 300 * time.Second
+	// DefaultTimeout is used when Options.DefaultTimeout is zero.
+	DefaultTimeout = 60 * time.Second
+	// DefaultMaxBodyBytes is used when Options.MaxBodyBytes is zero.
+	DefaultMaxBodyBytes = 64 << 10
+)
+
+// New returns the handler of the whole HTTP API. It is safe for concurrent
+// use. It panics if opts.Confirmer is nil (a wiring mistake).
+//
+//	GET  /auth   ask the person; parameters in the query string
+//	POST /auth   the same; parameters in a form body and/or the query string
+//	*    /auth   405, Allow: GET, POST
+//	     other   404
+func New(opts Options) http.Handler {
+	s := newServer(opts)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/auth", s.handleAuth)
+	// /healthz, /readyz and /metrics will be registered here.
+	mux.HandleFunc("/", s.handleNotFound)
+	return mux
+}
+
+// server holds the handler's dependencies; it has no mutable state.
+type server struct {
+	confirmer      Confirmer
+	logger         *slog.Logger
+	defaultTimeout time.Duration
+	ids            io.Reader
+	maxBody        int64
+}
+
+func newServer(opts Options) *server {
+	if opts.Confirmer == nil {
+		panic("httpapi: Options.Confirmer is nil")
+	}
+	s := &server{
+		confirmer:      opts.Confirmer,
+		logger:         opts.Logger,
+		defaultTimeout: opts.DefaultTimeout,
+		ids:            opts.IDs,
+		maxBody:        opts.MaxBodyBytes,
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.logger = s.logger.With("component", "http")
+	switch {
+	case s.defaultTimeout <= 0:
+		s.defaultTimeout = DefaultTimeout
+	case s.defaultTimeout > MaxTimeout:
+		s.defaultTimeout = MaxTimeout
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	return s
+}
