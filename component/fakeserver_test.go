@@ -217,8 +217,6 @@ func (testTexts) Bodies(url, method, code string) []authText {
 	return []authText{{Lang: "en", Body: "Confirm " + method + " " + url + " code " + code}, {Lang: "fr", Body: "Confirmez " + code}}
 }
 
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 func tryFakeServer(t *testing.T, addr, secret string) (*fakeServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -241,7 +241,7 @@ func (s *stream) send(b []byte) error {
 		return err
 	}
 	if s.debug != nil {
-		s.debug.Debug("xmpp send", "xml", string(b))
+		s.debug.Info("xmpp send", "xml", string(b))
 	}
 	return nil
 }
@@ -280,7 +280,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	if n > 0 && l.debug != nil {
-		l.debug.Debug("xmpp recv", "xml", string(p[:n]))
+		l.debug.Info("xmpp recv", "xml", string(p[:n]))
 	}
 	return n, err
 }

@@ -210,14 +210,3 @@ func (t *table) emptied() <-chan struct{} {
 	}
 	return t.empty
 }
-
-// all returns the pending transactions (for shutdown).
-func (t *table) all() []*txn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]*txn, 0, len(t.byKey))
-	for _, x := range t.byKey {
-		out = append(out, x)
-	}
-	return out
-}
