@@ -49,7 +49,9 @@ fuzz:
 # demo runs the real thing on loopback: a throwaway Prosody, the gateway,
 # and a terminal client that approves or denies.
 demo: deps build
-	./scripts/demo.sh
+	$(GO) build -o bin/demo-answer ./cmd/demo-answer
+	$(GO) build -o bin/demo ./cmd/demo
+	./bin/demo -gateway ./$(BINARY) -answer ./bin/demo-answer
 
 clean:
 	rm -f $(BINARY)
