@@ -39,6 +39,9 @@ const codecFormat = "properties"
 // expands $VAR.
 type fileCodec struct {
 	known map[string]bool // nil: accept any well-formed key
+	// sink, when set, collects the bad lines instead of failing the read,
+	// so that they are reported together with every other problem.
+	sink *parseError
 }
 
 // lineProblem is one bad line of the file.
@@ -96,6 +99,10 @@ func (c fileCodec) Decode(b []byte, v map[string]any) error {
 		seen[key] = n
 		v[key] = value
 	}
+	if c.sink != nil {
+		*c.sink = append(*c.sink, problems...)
+		return nil
+	}
 	if problems != nil {
 		return problems
 	}
@@ -141,11 +148,11 @@ func validKeyName(s string) bool {
 func upper(s string) string { return strings.ToUpper(s) }
 
 // newViper returns a viper instance that reads our file format, with the
-// defaults of the key table set.
-func newViper(known map[string]bool) *viper.Viper {
+// defaults of the key table set; the file's bad lines go to sink.
+func newViper(known map[string]bool, sink *parseError) *viper.Viper {
 	reg := viper.NewCodecRegistry()
 	// RegisterCodec only fails on a nil registry; it never does here.
-	_ = reg.RegisterCodec(codecFormat, fileCodec{known: known})
+	_ = reg.RegisterCodec(codecFormat, fileCodec{known: known, sink: sink})
 	v := viper.NewWithOptions(viper.WithCodecRegistry(reg))
 	v.SetConfigType(codecFormat)
 	for _, k := range keys {

@@ -486,6 +486,8 @@ func TestParseErrorInLoad(t *testing.T) {
 	want := []string{
 		p + `:2: no "=" on this line (key=value expected; the line is not shown, it may hold a secret)`,
 		p + `:4: unknown key "xmpp_port"`,
+		// reported together with the problems of the values
+		"http_port, https_port: both are -1 (off): turn at least one on (0 picks a free port)",
 	}
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

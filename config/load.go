@@ -81,7 +81,8 @@ func Load(path string, getenv func(string) string, langs func(dir string) ([]str
 	for _, k := range keys {
 		known[k.name] = true
 	}
-	v := newViper(known)
+	var bad parseError
+	v := newViper(known, &bad)
 
 	var fileMode fs.FileMode
 	if file != "" {
@@ -123,6 +124,9 @@ func Load(path string, getenv func(string) string, langs func(dir string) ([]str
 		c.Dir = filepath.Dir(file)
 	}
 	ch := &checker{raw: raw, dir: c.Dir}
+	for _, p := range bad {
+		ch.problems = append(ch.problems, fmt.Sprintf("%s:%d: %s", file, p.line, p.msg))
+	}
 	ch.fill(c, langs)
 
 	var warnings []string
