@@ -7,19 +7,62 @@ import (
 
 // inStanza is an incoming stanza, decoded leniently: every body, any
 // <confirm/>, and an <error/> at the top level or inside <confirm/>, in
-// whatever namespace the sender spelled them.
+// whatever namespace the sender spelled them. The routing attributes are
+// the exception: see UnmarshalXML.
 type inStanza struct {
 	XMLName xml.Name
-	Type    string     `xml:"type,attr"`
-	ID      string     `xml:"id,attr"`
-	From    string     `xml:"from,attr"`
-	To      string     `xml:"to,attr"`
+	Type    string     `xml:"-"`
+	ID      string     `xml:"-"`
+	From    string     `xml:"-"`
+	To      string     `xml:"-"`
 	Confirm *inConfirm `xml:"confirm"`
 	Error   *inError   `xml:"error"`
 	Bodies  []string   `xml:"body"`
 	// Other holds the children that are none of the above: the payload
 	// of an iq get or set (disco, ping, version, ...).
 	Other []xmlName `xml:",any"`
+
+	// malformed is set when a routing attribute appears twice (not
+	// well-formed XML, which encoding/xml lets through): such a stanza is
+	// dropped, whoever seems to send it.
+	malformed bool
+}
+
+// UnmarshalXML takes type, id, from and to only from attributes without a
+// namespace. encoding/xml fills a field tagged "from,attr" from an
+// attribute of that local name in any namespace, the last one winning,
+// and Prosody relays such attributes untouched (in its own order): bob's
+// <message xmlns:x='urn:x' x:from='alice@example.org/x'> reached the
+// component as from='bob@…' … x:from='alice@…' and was taken for alice's.
+// The server stamps the unqualified from; that one alone says who sent it.
+func (s *inStanza) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	type plain inStanza // the same fields without this method
+	if err := d.DecodeElement((*plain)(s), &start); err != nil {
+		return err
+	}
+	s.Type, s.ID, s.From, s.To = "", "", "", ""
+	var seen [4]bool
+	for _, a := range start.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		i := -1
+		switch a.Name.Local {
+		case "type":
+			i, s.Type = 0, a.Value
+		case "id":
+			i, s.ID = 1, a.Value
+		case "from":
+			i, s.From = 2, a.Value
+		case "to":
+			i, s.To = 3, a.Value
+		}
+		if i >= 0 {
+			s.malformed = s.malformed || seen[i]
+			seen[i] = true
+		}
+	}
+	return nil
 }
 
 type inConfirm struct {

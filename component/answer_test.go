@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,6 +134,197 @@ var answerCases = []answerCase{
 	{name: "chat message echoing our id without error", to: alice, answer: func(q *inStanza, txn string) string {
 		return fmt.Sprintf("<message type='chat' id='%s' from='%s/phone' to='%s'><body>ok</body></message>", q.ID, alice, q.From)
 	}, want: "ignored"},
+}
+
+// Real clients and servers, as their code builds the stanza (sources in
+// the comments). Namespaces: stz is RFC 6120's; stzTypo is the misspelt
+// one of XEP-0070's own examples, copied by several clients.
+const (
+	stzTypo  = "urn:ietf:params:xml:xmpp-stanzas"
+	thread   = "e0ffe42b28561960c6b12b944a092794b9683a38"
+	fullConf = "<confirm xmlns='" + NSHTTPAuth + "' id='%[1]s' method='GET' url='https://example.org'/>"
+)
+
+// raw builds an answer from a format where %[1]s is the transaction id,
+// %[2]s our stanza id and %[3]s our JID (the 'to' of the answer).
+func raw(format string) func(q *inStanza, txn string) string {
+	return func(q *inStanza, txn string) string { return fmt.Sprintf(format, txn, q.ID, q.From) }
+}
+
+// ourCopy is our own message sent back with type='error' and err
+// appended, as ejabberd (xmpp:make_error), nbxmpp's Error (Gajim) and
+// Twisted's StanzaError.toResponse (Libervia) build it: our id, thread,
+// bodies and <confirm/> kept.
+func ourCopy(from, attrs, err string) func(q *inStanza, txn string) string {
+	return func(q *inStanza, txn string) string {
+		var bodies strings.Builder
+		for _, b := range q.Bodies {
+			fmt.Fprintf(&bodies, "<body>%s</body>", b)
+		}
+		return fmt.Sprintf("<message type='error' id='%s' from='%s' to='%s' %s><thread>%s</thread>%s%s%s</message>",
+			q.ID, from, q.From, attrs, thread, bodies.String(), fmt.Sprintf(fullConf, txn), err)
+	}
+}
+
+func init() { answerCases = append(answerCases, clientCases...) }
+
+var clientCases = []answerCase{
+	// XEP-0070 v1.0.2 (xsf/xeps xep-0070.xml), section 4.5, verbatim
+	// shapes; its deny examples misspell the stanzas namespace.
+	{name: "XEP-0070 example: iq deny with confirm, code 401, misspelt namespace", to: alicePhone,
+		answer: raw("<iq type='error' from='" + alicePhone + "' to='%[3]s' id='%[2]s'>" + fullConf + "<error code='401' type='auth'><not-authorized xmlns='" + stzTypo + "'/></error></iq>"),
+		want:   "denied"},
+	{name: "XEP-0070 example / Psi (iris): message approve, no type, thread, full confirm", to: alice,
+		answer: raw("<message from='" + alice + "/balcony' to='%[3]s'><thread>" + thread + "</thread>" + fullConf + "</message>"),
+		want:   "approved", path: auth.PathMessage},
+	{name: "XEP-0070 example / Converse.js http-auth plugin: message deny, thread, misspelt namespace", to: alice,
+		answer: raw("<message type='error' from='" + alice + "/balcony' to='%[3]s'><thread>" + thread + "</thread>" + fullConf + "<error code='401' type='auth'><not-authorized xmlns='" + stzTypo + "'/></error></message>"),
+		want:   "denied"},
+
+	// Gajim (gajim/gajim gajim/common/modules/http_auth.py, nbxmpp
+	// protocol.py): Iq.buildReply('result') copies the payload's name and
+	// namespace only; Message.buildReply('result') makes 'result' the
+	// body; nbxmpp.Error copies the whole stanza, keeps our id and adds a
+	// <text/>.
+	{name: "Gajim: iq approve with an empty confirm element", to: alicePhone,
+		answer: raw("<iq type='result' id='%[2]s' from='" + alicePhone + "' to='%[3]s'><confirm xmlns='" + NSHTTPAuth + "'/></iq>"),
+		want:   "approved", path: auth.PathIQ},
+	{name: "Gajim: iq deny is our iq copied with the error and a text", to: alicePhone,
+		answer: raw("<iq type='error' id='%[2]s' from='" + alicePhone + "' to='%[3]s'>" + fullConf + "<error type='auth'><not-authorized xmlns='" + stz + "'/><text xmlns='" + stz + "'>The sender must provide proper credentials before being allowed to perform the action, or has provided improper credentials.</text></error></iq>"),
+		want:   "denied"},
+	{name: "Gajim: message approve with body 'result', type normal, thread, our confirm", to: alice,
+		answer: raw("<message type='normal' id='gajim-1' from='" + alice + "/gajim' to='%[3]s'><body>result</body><thread>" + thread + "</thread>" + fullConf + "</message>"),
+		want:   "approved", path: auth.PathMessage},
+	{name: "Gajim: message deny is a copy of our message with error and text", to: alice,
+		answer: ourCopy(alice+"/gajim", "", "<error type='auth'><not-authorized xmlns='"+stz+"'/><text xmlns='"+stz+"'>The sender must provide proper credentials.</text></error>"),
+		want:   "denied"},
+
+	// Libervia / SàT (plugin_xep_0070.py): Twisted toResponse keeps our
+	// id, sets type 'result' even on a message, and copies nothing but
+	// the <confirm/>; a deny copies every child and adds code 401.
+	{name: "Libervia: message approve of type result with our id, no thread", to: alice,
+		answer: raw("<message to='%[3]s' from='" + alice + "/libervia' id='%[2]s' type='result'>" + fullConf + "</message>"),
+		want:   "approved", path: auth.PathMessage},
+	{name: "Libervia: message deny copies our message, error code 401", to: alice,
+		answer: ourCopy(alice+"/libervia", "", "<error type='auth' code='401'><not-authorized xmlns='"+stz+"'/></error>"),
+		want:   "denied"},
+
+	// Psi / Psi+ (psi-im/psi src/httpauthmanager.cpp, iris
+	// HttpAuthRequest::toXml): the iq answer carries the full confirm.
+	{name: "Psi: iq approve with the full confirm", to: alicePhone,
+		answer: raw("<iq type='result' to='%[3]s' id='%[2]s' from='" + alicePhone + "'>" + fullConf + "</iq>"),
+		want:   "approved", path: auth.PathIQ},
+	{name: "Psi: message deny, error before thread and confirm, new id", to: alice,
+		answer: raw("<message type='error' to='%[3]s' id='ab1fa' from='" + alice + "/psi'><error type='auth' code='401'><not-authorized xmlns='" + stz + "'/></error><thread>" + thread + "</thread>" + fullConf + "</message>"),
+		want:   "denied"},
+
+	// aTalk (cmeng-git/atalk-android HTTPAuthorizationRequestManager.java,
+	// Smack): EmptyResultIQ; the iq deny drops the confirm.
+	{name: "aTalk (Smack): iq deny, error type auth, no confirm", to: alicePhone,
+		answer: iqReply("error", alicePhone, "<error type='auth'><not-authorized xmlns='"+stz+"'/></error>"),
+		want:   "denied"},
+
+	// Exodus (TConfirmationResponder): bare error, misspelt namespace.
+	{name: "Exodus: iq deny without confirm, misspelt namespace", to: alicePhone,
+		answer: iqReply("error", alicePhone, "<error code='401' type='auth'><not-authorized xmlns='"+stzTypo+"'/></error>"),
+		want:   "denied"},
+
+	// slixmpp (poezio/slixmpp plugins/xep_0070, stanza/rootstanza.py):
+	// the plugin only raises events; raising XMPPError answers with type
+	// cancel and, for a message, keeps our id but clears the children.
+	{name: "slixmpp: raise XMPPError('not-authorized') on the iq", to: alicePhone,
+		answer: iqError(alicePhone, "not-authorized", stz), want: "denied"},
+	{name: "slixmpp: a handler that crashes answers undefined-condition", to: alicePhone,
+		answer: iqReply("error", alicePhone, "<error type='cancel'><undefined-condition xmlns='"+stz+"'/><text xmlns='"+stz+"'>Slixmpp got into trouble.</text></error>"),
+		want:   "server"},
+	{name: "slixmpp: raise XMPPError on the message keeps our id, drops the confirm", to: alice,
+		answer: raw("<message type='error' id='%[2]s' to='%[3]s' from='" + alice + "/bot'><thread>" + thread + "</thread><origin-id xmlns='urn:xmpp:sid:0' id='%[2]s'/><error type='cancel'><not-authorized xmlns='" + stz + "'/></error></message>"),
+		want:   "denied"},
+
+	// Jappix (jappix/jappix js/httpauth.js): answers only the message
+	// form, no thread, and denies with an error that has no condition.
+	{name: "Jappix: message deny, error code 401 without condition, no thread", to: alice,
+		answer: raw("<message to='%[3]s' from='" + alice + "/jappix' id='j1' type='error'><error code='401' type='auth'/>" + fullConf + "</message>"),
+		want:   "denied"},
+
+	// Movim (movim/movim src/Moxl/Stanza/Confirm.php): always a message,
+	// no thread; the deny puts the error inside <confirm/>, where it
+	// inherits the http-auth namespace, with the misspelt condition
+	// namespace. Movim answers an iq request this way too.
+	{name: "Movim: message deny, error inside confirm, misspelt namespace", to: alice,
+		answer: raw("<message to='%[3]s' from='" + alice + "/movim' type='error'><confirm xmlns='" + NSHTTPAuth + "' id='%[1]s' url='https://example.org' method='GET'><error code='401' type='auth'><not-authorized xmlns='" + stzTypo + "'/></error></confirm></message>"),
+		want:   "denied"},
+	{name: "Movim: message approve answering an iq request", to: alicePhone,
+		answer: raw("<message to='%[3]s' from='" + alice + "/movim'><confirm xmlns='" + NSHTTPAuth + "' id='%[1]s' url='https://example.org' method='GET'/></message>"),
+		want:   "approved", path: auth.PathIQ},
+
+	// Clients without XEP-0070 refuse the iq (RFC 6120 8.4), then show
+	// the message; the person types the code back in a chat message.
+	// Conversations (IqParser.java; Cheogram and Monocles are forks) says
+	// feature-not-implemented; Dino (xmpp-vala iq/module.vala)
+	// service-unavailable.
+	{name: "Conversations/Cheogram/Monocles: feature-not-implemented, then the code in a chat", to: alicePhone,
+		answer: raw("<iq type='error' id='%[2]s' to='%[3]s' from='" + alicePhone + "'><error type='cancel'><feature-not-implemented xmlns='" + stz + "'/></error></iq>"),
+		then:   raw("<message type='chat' id='c0ffee' to='%[3]s' from='" + alice + "/Conversations.x1y2'><body>%[1]s</body><origin-id xmlns='urn:xmpp:sid:0' id='c0ffee'/><request xmlns='urn:xmpp:receipts'/><markable xmlns='urn:xmpp:chat-markers:0'/><active xmlns='http://jabber.org/protocol/chatstates'/></message>"),
+		want:   "approved", path: auth.PathFallback},
+	{name: "Dino: service-unavailable, then the code in a chat from another device", to: alicePhone,
+		answer: raw("<iq type='error' id='%[2]s' to='%[3]s' from='" + alicePhone + "'><error type='cancel'><service-unavailable xmlns='" + stz + "'/></error></iq>"),
+		then:   raw("<message type='chat' id='d1' to='%[3]s' from='" + alice + "/dino.abcd'><body>%[1]s</body><markable xmlns='urn:xmpp:chat-markers:0'/></message>"),
+		want:   "approved", path: auth.PathFallback},
+	// A 2017 development version of Dino misspelt the condition: an
+	// unknown condition denies (SPEC 3 rule 3), no fallback.
+	{name: "Dino (2017 dev): misspelt service-unaviable denies", to: alicePhone,
+		answer: iqReply("error", alicePhone, "<error type='cancel'><service-unaviable xmlns='"+stz+"'/></error>"),
+		want:   "denied"},
+	{name: "chat state alone is no answer", to: alice,
+		answer: raw("<message type='chat' to='%[3]s' from='" + alice + "/x'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"),
+		want:   "ignored"},
+	{name: "delivery receipt for our message is no answer", to: alice,
+		answer: raw("<message id='r1' to='%[3]s' from='" + alice + "/x'><received xmlns='urn:xmpp:receipts' id='%[2]s'/></message>"),
+		want:   "ignored"},
+	{name: "'OK' as the XEP-0070 example body suggests is no answer", to: alice,
+		answer: raw("<message type='chat' to='%[3]s' from='" + alice + "/x'><thread>" + thread + "</thread><body>OK</body></message>"),
+		want:   "ignored"},
+
+	// Servers. Prosody 0.12 (st.error_reply): only the error, with 'by';
+	// mod_smacks bounces what a vanished session never acknowledged with
+	// recipient-unavailable. ejabberd (xmpp:make_error via
+	// bounce_sm_packet): a copy of the stanza, error appended with a text.
+	{name: "Prosody: iq to an offline resource, then the message bounces", to: alicePhone,
+		answer: raw("<iq type='error' id='%[2]s' from='" + alicePhone + "' to='%[3]s'><error type='cancel' by='localhost'><service-unavailable xmlns='" + stz + "'/></error></iq>"),
+		then:   raw("<message type='error' id='%[2]s' from='" + alice + "' to='%[3]s'><error type='cancel' by='localhost'><service-unavailable xmlns='" + stz + "'/></error></message>"),
+		want:   "unreachable"},
+	{name: "Prosody mod_smacks: unacknowledged message bounced recipient-unavailable", to: alice,
+		answer: raw("<message type='error' id='%[2]s' from='" + alice + "' to='%[3]s'><error type='cancel'><recipient-unavailable xmlns='" + stz + "'/></error></message>"),
+		want:   "unreachable"},
+	{name: "ejabberd: iq copy with service-unavailable falls back, then the message copy bounces", to: alicePhone,
+		answer: raw("<iq type='error' id='%[2]s' from='" + alicePhone + "' to='%[3]s'>" + fullConf + "<error type='cancel'><service-unavailable xmlns='" + stz + "'/><text xml:lang='en' xmlns='" + stz + "'>User session not found</text></error></iq>"),
+		then:   ourCopy(alice, "xml:lang='en'", "<error type='cancel'><service-unavailable xmlns='"+stz+"'/><text xml:lang='en' xmlns='"+stz+"'>User session not found</text></error>"),
+		want:   "unreachable"},
+
+	// Forged: bob is the sender. Prosody 0.12.3 relays namespaced
+	// attributes as it got them, in table order; these are the stanzas
+	// it actually delivered to a component in a test (bob's client had
+	// added ns1:from or xml:from). encoding/xml would fill a "from,attr"
+	// field from any of them, the last one winning.
+	{name: "forged: Prosody-relayed code with a namespaced from after the real one", to: alice,
+		answer: raw("<message to='%[3]s' from='bob@localhost/x' xml:lang='en' xmlns:ns1='urn:x' ns1:from='" + alice + "/x'><body>%[1]s</body></message>"),
+		want:   "ignored"},
+	{name: "forged: Prosody-relayed confirm with xml:from", to: alice,
+		answer: raw("<message to='%[3]s' from='bob@localhost/x' xmlns:ns1='http://www.w3.org/XML/1998/namespace' ns1:from='" + alice + "/x'>" + fullConf + "</message>"),
+		want:   "ignored"},
+	{name: "forged: Prosody-relayed iq result with a namespaced from", to: alicePhone,
+		answer: raw("<iq to='%[3]s' xml:lang='en' from='bob@localhost/x' xmlns:ns1='urn:q' ns1:from='" + alicePhone + "' type='result' id='%[2]s'/>"),
+		want:   "ignored"},
+	{name: "forged: a second from attribute", to: alice,
+		answer: raw("<message to='%[3]s' from='bob@localhost/x' from='" + alice + "/x'><body>%[1]s</body></message>"),
+		want:   "ignored"},
+	{name: "forged: Libervia-style approve with our id from another user", to: alice,
+		answer: raw("<message to='%[3]s' from='bob@localhost/libervia' id='%[2]s' type='result'>" + fullConf + "</message>"),
+		want:   "ignored"},
+	{name: "forged: ejabberd-style copy bounce from another user", to: alice,
+		answer: ourCopy("bob@localhost", "", "<error type='cancel'><service-unavailable xmlns='"+stz+"'/></error>"),
+		want:   "ignored"},
 }
 
 func TestAnswers(t *testing.T) {

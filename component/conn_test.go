@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -457,5 +459,105 @@ func TestManners(t *testing.T) {
 	fc.send(t, "<iq type='get' id='sync' from='localhost' to='auth.localhost'><query xmlns='"+nsDiscoItems+"'/></iq>")
 	if in, raw := fc.expectRaw(t); in.ID != "sync" {
 		t.Fatalf("replied to a result, error or chat: %s", raw)
+	}
+}
+
+// A write that times out part-way leaves half a stanza on the wire:
+// whatever is written after it is garbage to the server, and the request
+// it carries is lost without an error. The first failed write must end
+// the stream, so later sends fail at once (523) and the gateway
+// reconnects, instead of appending to the fragment.
+func TestFailedWriteEndsTheStream(t *testing.T) {
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	s := newStream(ours, &Options{WriteTimeout: 200 * time.Millisecond})
+	defer s.close()
+
+	resume := make(chan struct{})
+	got := make(chan []byte, 1)
+	go func() { // the server reads a little, stalls, then reads on
+		buf := make([]byte, 10)
+		n, _ := theirs.Read(buf)
+		<-resume
+		rest, _ := io.ReadAll(theirs)
+		got <- append(buf[:n], rest...)
+	}()
+
+	first := []byte("<iq id='one'>" + strings.Repeat("x", 100) + "</iq>")
+	if err := s.send(first); err == nil {
+		t.Fatal("the stalled write succeeded")
+	}
+	close(resume) // the server reads again
+	if err := s.send([]byte("<iq id='two'/>")); err == nil {
+		t.Fatal("a send after a failed write succeeded: it went out after half a stanza")
+	}
+	s.close()
+	_ = theirs.Close()
+	if wire := <-got; bytes.Contains(wire, []byte("two")) {
+		t.Fatalf("the server got a stanza after a truncated one: %q", wire)
+	}
+}
+
+// Hostile but well-formed stanzas from other users (the server relays
+// them) are dropped without ending the stream: deep nesting (encoding/xml
+// only recurses for elements it decodes into, and skips the rest without
+// recursion), thousands of children, large attributes, odd from values.
+// An answer sent after them still counts.
+func TestHostileStanzasKeepTheStream(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	g := startGateway(t, fs, nil)
+	fc := fs.conn(t)
+	waitReady(t, g)
+	s := g.cur.Load()
+	done := confirmAsync(g, context.Background(), alice, "HOSTILE", time.Minute)
+	q := fc.expect(t)
+	const depth = 20_000 // above encoding/xml's unmarshal depth limit (10,000)
+	for _, st := range []string{
+		"<message from='bob@localhost/x'>" + strings.Repeat("<a>", depth) + strings.Repeat("</a>", depth) + "</message>",
+		"<message from='bob@localhost/x'><confirm xmlns='" + NSHTTPAuth + "' id='HOSTILE'><error>" + strings.Repeat("<e>", depth) + strings.Repeat("</e>", depth) + "</error></confirm></message>",
+		"<message from='bob@localhost/x'><body>" + strings.Repeat("<body>", depth) + strings.Repeat("</body>", depth) + "</body></message>",
+		"<message from='bob@localhost/x'>" + strings.Repeat("<body>HOSTILE</body>", 5_000) + "</message>",
+		"<message from='" + strings.Repeat("b", 20_000) + "@localhost/x'><body>HOSTILE</body></message>",
+		"<message from='alice@localhost@evil/x'><body>HOSTILE</body></message>",
+		"<message from='alice@localhost/'><body>HOSTILE</body></message>",
+		"<message from='@localhost/x'><body>HOSTILE</body></message>",
+		"<message from='localhost'><body>HOSTILE</body></message>",
+		"<message from='alice@localhost\u202e/x'><body>HOSTILE</body></message>",
+		"<message><body>HOSTILE</body></message>",
+		"<iq type='result' id='" + q.ID + "'/>",
+	} {
+		fc.send(t, st)
+	}
+	fc.sync(t)
+	select {
+	case err := <-done:
+		t.Fatalf("decided by a hostile stanza: %v", err)
+	default:
+	}
+	if g.cur.Load() != s {
+		t.Fatal("the stream was replaced")
+	}
+	fc.send(t, fmt.Sprintf("<message from='%s/phone' to='%s'><body>HOSTILE</body></message>", alice, q.From))
+	if err := waitErr(t, done); err != nil {
+		t.Fatalf("the real answer after them: %v", err)
+	}
+}
+
+// A stanza over the size limit ends the stream (the memory it may take
+// is bounded) and the gateway reconnects; requests already sent still get
+// their answer.
+func TestOversizedStanzaEndsTheStream(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	g := startGateway(t, fs, nil)
+	fc := fs.conn(t)
+	waitReady(t, g)
+	done := confirmAsync(g, context.Background(), alice, "BIG", time.Minute)
+	q := fc.expect(t)
+	go fc.send(t, "<message from='bob@localhost/x'><body>"+strings.Repeat("x", maxStanzaBytes+2*readAhead)+"</body></message>")
+	fc2 := fs.conn(t)
+	waitReady(t, g)
+	fc2.send(t, fmt.Sprintf("<message from='%s/phone' to='%s'><confirm xmlns='%s' id='BIG'/></message>", alice, q.From, NSHTTPAuth))
+	if err := waitErr(t, done); err != nil {
+		t.Fatalf("answer after the reconnect: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package component
 
 import (
+	"bytes"
+	"encoding/xml"
 	"io"
 	"net"
 	"testing"
@@ -31,6 +33,12 @@ func FuzzAnswer(f *testing.F) {
 		"<presence type='subscribe' from='bob@localhost'/>",
 		"<message from='alice@localhost@evil/x'><body>CODE1</body></message>",
 		"<message from='alice@localhost\u0000/x'><body>CODE1</body></message>",
+		// The sender is the unqualified from attribute only.
+		"<message from='bob@localhost/x' xmlns:ns1='urn:x' ns1:from='alice@localhost/x'><body>CODE1</body></message>",
+		"<message from='bob@localhost/x' xml:from='alice@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
+		"<iq type='result' id='IQID' from='bob@localhost/x' xmlns:q='urn:q' q:from='alice@localhost/phone'/>",
+		"<iq type='result' id='x' q:id='IQID' from='alice@localhost/phone' xmlns:q='urn:q'/>",
+		"<message from='bob@localhost/x' from='alice@localhost/x'><body>CODE1</body></message>",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -53,15 +61,19 @@ func FuzzAnswer(f *testing.F) {
 
 		g.handle(s, in)
 
-		from, ferr := auth.ParseJID(in.From)
-		fromAlice := ferr == nil && from.Bare() == "alice@localhost"
+		// Who sent it, read from the bytes independently of the decoder
+		// under test: the one unqualified from attribute (a server
+		// stamps it; anything else in the stanza is the sender's).
+		sender, once := unqualifiedAttr(raw, "from")
+		from, ferr := auth.ParseJID(sender)
+		fromAlice := once && ferr == nil && from.Bare() == "alice@localhost"
 		for _, x := range []*txn{iqTxn, msgTxn} {
 			select {
 			case v := <-x.result:
 				if !fromAlice {
 					t.Fatalf("%s from %q decided %s: %s", x.key.id, in.From, v, raw)
 				}
-				if x == iqTxn && in.XMLName.Local == "iq" && from.String() != "alice@localhost/phone" {
+				if id, _ := unqualifiedAttr(raw, "id"); x == iqTxn && in.XMLName.Local == "iq" && (from.String() != "alice@localhost/phone" || id != "IQID") {
 					t.Fatalf("iq from %q decided the iq request: %s", in.From, raw)
 				}
 			default:
@@ -75,4 +87,25 @@ func FuzzAnswer(f *testing.F) {
 		default:
 		}
 	})
+}
+
+// unqualifiedAttr returns the value of the top-level element's attribute
+// name without a namespace, and whether it appears exactly once.
+func unqualifiedAttr(raw []byte, name string) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			v, n := "", 0
+			for _, a := range se.Attr {
+				if a.Name.Space == "" && a.Name.Local == name {
+					v, n = a.Value, n+1
+				}
+			}
+			return v, n == 1
+		}
+	}
 }

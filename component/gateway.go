@@ -149,6 +149,13 @@ func (g *Gateway) Confirm(ctx context.Context, req auth.Request) (auth.Decision,
 		return auth.Decision{}, fmt.Errorf("component: %s for %s: %w", req.TransactionID, bare, auth.ErrConflict)
 	}
 	defer g.txns.remove(x)
+	// Shutdown may have begun after the check above; a request added after
+	// Shutdown looked at the table is a new one, and refused.
+	select {
+	case <-g.closed:
+		return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
+	default:
+	}
 
 	timer := g.opts.Clock.NewTimer(req.Timeout)
 	defer timer.Stop()

@@ -19,6 +19,10 @@ const (
 // handle routes one incoming stanza. It runs on the reader goroutine and
 // never blocks on anything but a (bounded) write of a reply.
 func (g *Gateway) handle(s *stream, in *inStanza) {
+	if in.malformed {
+		g.log.Warn("ignored a stanza with a repeated attribute", "from", in.From, "id", in.ID)
+		return
+	}
 	switch in.XMLName.Local {
 	case "iq":
 		switch in.Type {

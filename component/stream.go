@@ -68,6 +68,7 @@ type stream struct {
 	debug        *slog.Logger // nil unless stanzas are logged
 
 	wmu       sync.Mutex // serialises writes: gosrc.io/xmpp's are not locked
+	broken    bool       // a write failed; guarded by wmu
 	closeOnce sync.Once
 	done      chan struct{} // closed by close
 }
@@ -226,9 +227,17 @@ func (s *stream) next() (*inStanza, error) {
 
 // send writes one serialised stanza. Writes are serialised and bounded by
 // the write timeout, so a stuck socket cannot hold a caller for ever.
+//
+// A failed write may have sent part of the stanza, and anything written
+// after it would reach the server as garbage: the first failure closes the
+// socket (the reader then ends and the gateway reconnects), and every later
+// send fails at once.
 func (s *stream) send(b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.broken {
+		return net.ErrClosed
+	}
 	select {
 	case <-s.done:
 		return net.ErrClosed
@@ -238,6 +247,8 @@ func (s *stream) send(b []byte) error {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	}
 	if _, err := s.conn.Write(b); err != nil {
+		s.broken = true
+		_ = s.conn.Close()
 		return err
 	}
 	if s.debug != nil {
@@ -251,8 +262,10 @@ func (s *stream) send(b []byte) error {
 func (s *stream) close() {
 	s.closeOnce.Do(func() {
 		s.wmu.Lock()
-		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = s.conn.Write([]byte("</stream:stream>"))
+		if !s.broken {
+			_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = s.conn.Write([]byte("</stream:stream>"))
+		}
 		close(s.done)
 		s.wmu.Unlock()
 		_ = s.conn.Close()
