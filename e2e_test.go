@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -68,6 +69,13 @@ func freePort(t *testing.T) int {
 // lines are appended to the file.
 func startGateway(t *testing.T, p *prosodytest.Server, extra ...string) *gateway {
 	t.Helper()
+	return startGatewayEnv(t, p, nil, extra...)
+}
+
+// startGatewayEnv is startGateway with more environment variables for run
+// (HTTPAUTH_*), which win over the generated file and the defaults.
+func startGatewayEnv(t *testing.T, p *prosodytest.Server, moreEnv map[string]string, extra ...string) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(p.ComponentAddr)
 	httpPort := freePort(t)
@@ -99,6 +107,7 @@ func startGateway(t *testing.T, p *prosodytest.Server, extra ...string) *gateway
 		"HTTPAUTH_LIMIT_REQUESTS_PER_CALLER_PER_SECOND": "0",
 		"HTTPAUTH_LIMIT_PENDING_TOTAL":                  "0",
 	}
+	maps.Copy(env, moreEnv)
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gateway{base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	go func() {
@@ -350,6 +359,9 @@ func TestEndToEnd(t *testing.T) {
 			_ = bob.SendConfirmMessage(comp, "STEAL-ME", "", "", "chat")
 			_ = bob.SendMessage(comp, "STEAL-ME")
 			_ = bob.SendMessage(comp, "steal-me")
+			// a namespaced from that Prosody relays untouched
+			_ = bob.SendRaw("<message xmlns:x='urn:x' x:from='" + target + "' to='" + comp + "' type='chat'><body>STEAL-ME</body></message>")
+			_ = bob.SendRaw("<message xml:from='" + target + "' to='" + comp + "'><confirm xmlns='http://jabber.org/protocol/http-auth' id='STEAL-ME'/></message>")
 			if _, err := bob.SendConfirmIQ(comp, "STEAL-ME", "POST", "https://shop.example/login"); err != nil {
 				t.Fatal(err)
 			}
