@@ -110,6 +110,16 @@ func normaliseDomain(d string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: domain: %v", ErrInvalidJID, err)
 	}
+	// x/net/idna applies the bidi rule to the label as given, before the
+	// mapping: "\u2136\u00eb" (BET SYMBOL, left-to-right) maps to
+	// "\u05d1\u00eb" (Hebrew bet, right-to-left), which the rule refuses.
+	// The normal form must itself be a valid domain, or a JID would not
+	// parse again from its own String (found by FuzzParseJID).
+	if again, err := domainProfile.ToUnicode(u); err != nil {
+		return "", fmt.Errorf("%w: domain: %v", ErrInvalidJID, err)
+	} else if again != u {
+		return "", fmt.Errorf("%w: domain: its normal form is not stable", ErrInvalidJID)
+	}
 	if strings.ContainsAny(u, " \t\r\n@/\"&'<>:[]\\") {
 		return "", fmt.Errorf("%w: the domain holds a forbidden character", ErrInvalidJID)
 	}

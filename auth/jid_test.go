@@ -35,6 +35,9 @@ func TestParseJID(t *testing.T) {
 		{in: "a@b/" + strings.Repeat("r", 1024), err: "resource longer"},
 		{in: "a@b/\u0000", err: "resource"},
 		{in: "\xff@b", err: "UTF-8"},
+		// Maps to a label the bidi rule refuses (FuzzParseJID).
+		{in: "a@\u2136\u00eb", err: "domain"},
+		{in: "\u2136\u00eb", err: "domain"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
