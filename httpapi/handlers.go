@@ -10,7 +10,13 @@ import (
 	"github.com/xmpp-http-auth/http-auth/auth"
 )
 
-// handleAuth serves /auth: validate, check readiness, ask, answer.
+// handleAuth serves /auth. The checks run in this order, so the same
+// request always gets the same answer and each costs the gateway as little
+// as it can: method (405), API key (403, before anything else is read, so
+// a caller without a key learns nothing), parameters (400, 413), the
+// caller's rate (429), readiness (523), then the pending requests in all,
+// those of the JID and the JID's rate (429), and only then the person is
+// asked.
 func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -19,18 +25,20 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	caller := clientIP(r.RemoteAddr)
+	rateKey := callerKey(caller)
+	if s.keys != nil {
+		id, reason := s.keys.check(r.Header.Values("Authorization"))
+		if reason != "" {
+			s.forbid(w, r, caller, reason)
+			return
+		}
+		caller, rateKey = id, id
+	}
 
 	p, err := readParams(w, r, s.maxBody, s.defaultTimeout)
-	txn := p.TransactionID
-	if txn == "" && !p.TransactionIDGiven {
-		// Generated even for a 400: every /auth answer carries an id.
-		var genErr error
-		if txn, genErr = auth.NewTransactionID(s.ids); genErr != nil {
-			s.logger.Error("cannot generate a transaction id", "err", genErr)
-			if err == nil {
-				err = genErr
-			}
-		}
+	txn, genErr := s.transactionID(p)
+	if err == nil {
+		err = genErr
 	}
 	jid := ""
 	if p.JID.Local != "" {
@@ -43,8 +51,12 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Bad input is answered first (400); then a gateway that cannot ask
-	// answers 523 at once instead of waiting.
+	if err := s.limiter.AllowCaller(rateKey); err != nil {
+		s.refuse(w, r, err, txn, jid, caller)
+		return
+	}
+	// A gateway that cannot ask answers 523 at once instead of waiting,
+	// before a JID's token is spent on a question never sent.
 	if err := s.confirmer.Ready(); err != nil {
 		if !errors.Is(err, auth.ErrNotConnected) && !errors.Is(err, auth.ErrShuttingDown) {
 			err = fmt.Errorf("%w: %w", auth.ErrNotConnected, err)
@@ -52,6 +64,14 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, err, auth.Decision{}, txn, jid, caller, start)
 		return
 	}
+	release, err := s.limiter.Acquire(p.JID.Bare(), p.Timeout)
+	if err != nil {
+		s.refuse(w, r, err, txn, jid, caller)
+		return
+	}
+	// Released before the answer is written, so a caller that has its
+	// answer finds the slot free; the defer covers a panicking Confirmer.
+	defer release()
 
 	req := auth.Request{
 		JID:           p.JID,
@@ -64,7 +84,52 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	// The component enforces req.Timeout; r.Context() carries the caller
 	// hanging up.
 	dec, err := s.confirmer.Confirm(r.Context(), req)
+	release()
 	s.finish(w, r, err, dec, txn, jid, caller, start)
+}
+
+// transactionID returns the id an answer carries: the caller's when given
+// and valid, none when given but invalid (a 400 never pairs an invalid id
+// with a generated one), else a new one. The error is the generator's.
+func (s *server) transactionID(p params) (string, error) {
+	if p.TransactionID != "" || p.TransactionIDGiven {
+		return p.TransactionID, nil
+	}
+	txn, err := auth.NewTransactionID(s.ids)
+	if err != nil {
+		s.logger.Error("cannot generate a transaction id", "err", err)
+	}
+	return txn, err
+}
+
+// forbid answers a request without a valid API key: 403. Its parameters
+// are not read, but for a transaction id in the query string, so the
+// answer carries X-Transaction-Id like every other. The key, right or
+// wrong, is never logged.
+func (s *server) forbid(w http.ResponseWriter, r *http.Request, caller, reason string) {
+	if r.ContentLength != 0 {
+		// The body stays unread: close rather than read it to reuse the
+		// connection.
+		w.Header().Set("Connection", "close")
+	}
+	p, _ := parseParams(r.URL.RawQuery, "", s.defaultTimeout)
+	txn, _ := s.transactionID(p)
+	o := statusOf(errForbidden)
+	s.logger.Info("request refused: no valid API key", "caller", caller, "txn", txn, "outcome", o.status, "reason", reason)
+	write(w, r, o, txn, "")
+}
+
+// refuse answers a request refused by a limit: 429 with Retry-After, and a
+// warning naming the limit.
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, err error, txn, jid, caller string) {
+	o := statusOf(err)
+	limit := ""
+	if le, ok := errors.AsType[*LimitError](err); ok {
+		limit = le.Limit
+	}
+	s.logger.Warn("rate limited", "jid", jid, "txn", txn, "caller", caller, "limit", limit,
+		"outcome", o.status, "code", o.code, "retry_after", o.retryAfter)
+	write(w, r, o, txn, jid)
 }
 
 // finish answers a request that reached the Confirmer (or its Ready

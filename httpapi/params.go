@@ -109,6 +109,9 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) (string, er
 		}
 	}
 	if r.ContentLength > maxBody {
+		// Refused unread: close the connection after the answer, or
+		// net/http would wait for the body (to discard it) before sending.
+		w.Header().Set("Connection", "close")
 		return "", errTooLarge
 	}
 	if r.Body == nil || r.Body == http.NoBody {

@@ -7,15 +7,32 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/xmpp-http-auth/http-auth/auth"
 )
 
 // Errors of the HTTP layer itself, mapped by statusOf like the others.
 var (
-	errMethodNotAllowed = errors.New("httpapi: method not allowed")
+	// errMethodNotAllowed is a method /auth does not serve.
+	errMethodNotAllowed = &methodError{allow: []string{http.MethodGet, http.MethodPost}}
 	errNotFound         = errors.New("httpapi: no such path")
 )
+
+// methodError is a method a path does not serve: a 405 whose Allow header
+// lists the methods it does.
+type methodError struct{ allow []string }
+
+func (e *methodError) Error() string {
+	return "httpapi: method not allowed; use " + strings.Join(e.allow, " or ")
+}
+
+// notReadyError is /readyz's answer while the gateway cannot send
+// requests: err is what the Confirmer's Ready returned. It does not unwrap,
+// so it never reads as one of /auth's outcomes.
+type notReadyError struct{ err error }
+
+func (e *notReadyError) Error() string { return "httpapi: not ready: " + e.err.Error() }
 
 // statusCanceled is logged (never really sent: the caller is gone) when
 // the caller hung up before the answer; nginx's "client closed request".
@@ -34,6 +51,14 @@ type outcome struct {
 	code   int
 	status string
 	detail string
+	// retryAfter is the Retry-After header in seconds (a 429); 0 = none.
+	retryAfter int
+	// allow is the Allow header (a 405); "" = none.
+	allow string
+	// reason names the cause where one status word has several (523: the
+	// gateway not connected, or shutting down), for the metrics; "" when
+	// the status word says it all.
+	reason string
 }
 
 // statusOf maps the result of a request to its answer: nil (approved), a
@@ -42,33 +67,48 @@ type outcome struct {
 // text: that goes to the log only.
 func statusOf(err error) outcome {
 	var pe *paramError
+	var le *LimitError
+	var me *methodError
+	var nr *notReadyError
 	switch {
 	case err == nil:
-		return outcome{http.StatusOK, "approved", "the person approved the request"}
+		return outcome{code: http.StatusOK, status: "approved", detail: "the person approved the request"}
+	case errors.As(err, &nr):
+		detail := auth.ErrNotConnected.Error()
+		if errors.Is(nr.err, auth.ErrShuttingDown) {
+			detail = auth.ErrShuttingDown.Error()
+		}
+		return outcome{code: http.StatusServiceUnavailable, status: "not_ready", detail: detail}
 	case errors.As(err, &pe):
-		return outcome{http.StatusBadRequest, "invalid", pe.Detail}
+		return outcome{code: http.StatusBadRequest, status: "invalid", detail: pe.Detail}
+	case errors.Is(err, errForbidden):
+		return outcome{code: http.StatusForbidden, status: "forbidden", detail: "a valid API key is required (Authorization: Bearer KEY)"}
+	case errors.As(err, &le):
+		return outcome{code: http.StatusTooManyRequests, status: "rate_limited", detail: le.Detail,
+			retryAfter: int(retryAfter(le.RetryAfter) / time.Second)}
 	case errors.Is(err, errTooLarge):
-		return outcome{http.StatusRequestEntityTooLarge, "too_large", "the request body is too large"}
-	case errors.Is(err, errMethodNotAllowed):
-		return outcome{http.StatusMethodNotAllowed, "method_not_allowed", "use GET or POST"}
+		return outcome{code: http.StatusRequestEntityTooLarge, status: "too_large", detail: "the request body is too large"}
+	case errors.As(err, &me):
+		return outcome{code: http.StatusMethodNotAllowed, status: "method_not_allowed",
+			detail: "use " + strings.Join(me.allow, " or "), allow: strings.Join(me.allow, ", ")}
 	case errors.Is(err, errNotFound):
-		return outcome{http.StatusNotFound, "not_found", "no such path; the API is /auth"}
+		return outcome{code: http.StatusNotFound, status: "not_found", detail: "no such path; the API is /auth"}
 	case errors.Is(err, auth.ErrCanceled), errors.Is(err, context.Canceled):
-		return outcome{statusCanceled, "canceled", auth.ErrCanceled.Error()}
+		return outcome{code: statusCanceled, status: "canceled", detail: auth.ErrCanceled.Error()}
 	case errors.Is(err, auth.ErrDenied):
-		return outcome{http.StatusUnauthorized, "denied", auth.ErrDenied.Error()}
+		return outcome{code: http.StatusUnauthorized, status: "denied", detail: auth.ErrDenied.Error()}
 	case errors.Is(err, auth.ErrTimeout):
-		return outcome{http.StatusUnauthorized, "timeout", auth.ErrTimeout.Error()}
+		return outcome{code: http.StatusUnauthorized, status: "timeout", detail: auth.ErrTimeout.Error()}
 	case errors.Is(err, auth.ErrConflict):
-		return outcome{http.StatusConflict, "conflict", auth.ErrConflict.Error()}
+		return outcome{code: http.StatusConflict, status: "conflict", detail: auth.ErrConflict.Error()}
 	case errors.Is(err, auth.ErrNotConnected):
-		return outcome{statusUnreachable, "unreachable", auth.ErrNotConnected.Error()}
+		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrNotConnected.Error(), reason: "not_connected"}
 	case errors.Is(err, auth.ErrShuttingDown):
-		return outcome{statusUnreachable, "unreachable", auth.ErrShuttingDown.Error()}
+		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrShuttingDown.Error(), reason: "shutting_down"}
 	case errors.Is(err, auth.ErrUnreachable):
-		return outcome{statusUnreachable, "unreachable", auth.ErrUnreachable.Error()}
+		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrUnreachable.Error()}
 	default: // auth.ErrServer and anything unexpected
-		return outcome{statusError, "error", "the gateway could not complete the request; the details are in its log"}
+		return outcome{code: statusError, status: "error", detail: "the gateway could not complete the request; the details are in its log"}
 	}
 }
 
@@ -88,6 +128,12 @@ func write(w http.ResponseWriter, r *http.Request, o outcome, txn, jid string) {
 	h := w.Header()
 	if txn != "" {
 		h.Set("X-Transaction-Id", txn)
+	}
+	if o.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(o.retryAfter))
+	}
+	if o.allow != "" {
+		h.Set("Allow", o.allow)
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

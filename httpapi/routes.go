@@ -44,6 +44,12 @@ type Options struct {
 	IDs io.Reader
 	// MaxBodyBytes limits a POST body; zero or less means 64 KiB.
 	MaxBodyBytes int64
+	// APIKeys, when not empty, are the keys callers must send as
+	// "Authorization: Bearer KEY" (else 403). Only their SHA-256 digests
+	// are kept; they are never logged.
+	APIKeys []string
+	// Limiter enforces the abuse limits (429); nil means no limits.
+	Limiter *Limiter
 }
 
 // Limits and defaults of the API.
@@ -73,13 +79,16 @@ func New(opts Options) http.Handler {
 	return mux
 }
 
-// server holds the handler's dependencies; it has no mutable state.
+// server holds the handler's dependencies; it has no mutable state of its
+// own (the Limiter's is behind its mutexes).
 type server struct {
 	confirmer      Confirmer
 	logger         *slog.Logger
 	defaultTimeout time.Duration
 	ids            io.Reader
 	maxBody        int64
+	keys           *apiKeys // nil: callers need no key
+	limiter        *Limiter // nil: no limits
 }
 
 func newServer(opts Options) *server {
@@ -92,6 +101,8 @@ func newServer(opts Options) *server {
 		defaultTimeout: opts.DefaultTimeout,
 		ids:            opts.IDs,
 		maxBody:        opts.MaxBodyBytes,
+		keys:           newAPIKeys(opts.APIKeys),
+		limiter:        opts.Limiter,
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
