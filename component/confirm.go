@@ -2,6 +2,7 @@ package component
 
 import (
 	"encoding/xml"
+	"unicode/utf8"
 
 	"gosrc.io/xmpp/stanza"
 
@@ -42,29 +43,141 @@ type body struct {
 	Text    string   `xml:",chardata"`
 }
 
-// confirmIQ builds the iq asking a full JID.
+// confirmIQ builds the iq asking a full JID:
+//
+//	<iq type='get' id='..' from='..' to='..'><confirm xmlns='http://jabber.org/protocol/http-auth' id='..' method='..' url='..'/></iq>
+//
+// The confirm stanzas are written by appending escaped text to one buffer
+// sized up front, not by xml.Marshal: on the hot path, Marshal's
+// reflection and its fresh 4 KiB buffer were the largest CPU and
+// allocation cost per request (docs/PERFORMANCE.md). The round-trip tests
+// decode what is built here with gosrc.io/xmpp's own stanza types, and a
+// fuzz target compares it with the xml.Marshal form.
 func confirmIQ(from, to, stanzaID string, req *auth.Request) ([]byte, error) {
-	iq := stanza.IQ{
-		XMLName: xml.Name{Local: "iq"},
-		Attrs:   stanza.Attrs{Type: stanza.IQTypeGet, Id: stanzaID, From: from, To: to},
-		Payload: &Confirm{ID: req.TransactionID, Method: req.Method, URL: req.URL},
-	}
-	return xml.Marshal(&iq)
+	b := make([]byte, 0, 160+len(from)+len(to)+len(stanzaID)+len(req.TransactionID)+len(req.Method)+2*len(req.URL))
+	b = append(b, "<iq type='get' id='"...)
+	b = appendText(b, stanzaID)
+	b = appendFrom(b, from)
+	b = append(b, "' to='"...)
+	b = appendText(b, to)
+	b = append(b, "'>"...)
+	b = appendConfirm(b, req)
+	return append(b, "</iq>"...), nil
 }
 
 // confirmMessage builds the message asking a bare JID: type normal, our id,
 // a thread, one body per language (default first) and the <confirm/>.
 func confirmMessage(from, to, stanzaID, thread string, req *auth.Request, texts []auth.Text) ([]byte, error) {
-	ext := make([]stanza.MsgExtension, 0, len(texts)+1)
+	n := 256 + len(from) + len(to) + len(stanzaID) + len(thread) + len(req.TransactionID) + len(req.Method) + 2*len(req.URL)
 	for _, t := range texts {
-		ext = append(ext, &body{Lang: t.Lang, Text: t.Body})
+		n += 40 + len(t.Lang) + len(t.Body) + len(t.Body)/8
 	}
-	ext = append(ext, &Confirm{ID: req.TransactionID, Method: req.Method, URL: req.URL})
-	msg := stanza.Message{
-		XMLName:    xml.Name{Local: "message"},
-		Attrs:      stanza.Attrs{Type: stanza.MessageTypeNormal, Id: stanzaID, From: from, To: to},
-		Thread:     thread,
-		Extensions: ext,
+	b := make([]byte, 0, n)
+	b = append(b, "<message type='normal' id='"...)
+	b = appendText(b, stanzaID)
+	b = appendFrom(b, from)
+	b = append(b, "' to='"...)
+	b = appendText(b, to)
+	b = append(b, "'><thread>"...)
+	b = appendText(b, thread)
+	b = append(b, "</thread>"...)
+	for _, t := range texts {
+		if t.Lang == "" {
+			b = append(b, "<body>"...)
+		} else {
+			b = append(b, "<body xml:lang='"...)
+			b = appendText(b, t.Lang)
+			b = append(b, "'>"...)
+		}
+		b = appendText(b, t.Body)
+		b = append(b, "</body>"...)
 	}
-	return xml.Marshal(&msg)
+	b = appendConfirm(b, req)
+	return append(b, "</message>"...), nil
 }
+
+// appendFrom appends the from attribute after a quoted value, or nothing
+// when from is "": in client mode the server stamps our JID (client.go),
+// and an empty from is no JID.
+func appendFrom(b []byte, from string) []byte {
+	if from == "" {
+		return b
+	}
+	b = append(b, "' from='"...)
+	return appendText(b, from)
+}
+
+func appendConfirm(b []byte, req *auth.Request) []byte {
+	b = append(b, "<confirm xmlns='"+NSHTTPAuth+"' id='"...)
+	b = appendText(b, req.TransactionID)
+	b = append(b, "' method='"...)
+	b = appendText(b, req.Method)
+	b = append(b, "' url='"...)
+	b = appendText(b, req.URL)
+	return append(b, "'/>"...)
+}
+
+// appendText appends s escaped for XML character data or an attribute
+// value in single or double quotes, as encoding/xml's EscapeText does:
+// the five special characters as entities, tab, newline and carriage
+// return as character references (so attribute values keep them), and
+// anything that is not an XML character (invalid UTF-8, control
+// characters, U+FFFE, U+FFFF) as U+FFFD.
+func appendText(b []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf && !asciiEscape[c] {
+			i++
+			continue
+		}
+		var esc string
+		width := 1
+		if c < utf8.RuneSelf {
+			switch c {
+			case '&':
+				esc = "&amp;"
+			case '<':
+				esc = "&lt;"
+			case '>':
+				esc = "&gt;"
+			case '\'':
+				esc = "&#39;"
+			case '"':
+				esc = "&#34;"
+			case '\t':
+				esc = "&#x9;"
+			case '\n':
+				esc = "&#xA;"
+			case '\r':
+				esc = "&#xD;"
+			default: // other control characters
+				esc = "\uFFFD"
+			}
+		} else {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			width = size
+			if !(r == utf8.RuneError && size == 1) && r != 0xFFFE && r != 0xFFFF {
+				i += size
+				continue
+			}
+			esc = "\uFFFD"
+		}
+		b = append(b, s[last:i]...)
+		b = append(b, esc...)
+		i += width
+		last = i
+	}
+	return append(b, s[last:]...)
+}
+
+// asciiEscape marks the ASCII bytes appendText must replace.
+var asciiEscape = func() (t [utf8.RuneSelf]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	for _, c := range "&<>'\"" {
+		t[c] = true
+	}
+	return t
+}()

@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,13 +11,17 @@ import (
 
 // Run connects to the server and keeps the stream alive until ctx is
 // done: it reconnects with capped exponential backoff (with jitter) after
-// a refused handshake, a stream error, a server-side close, a read error or
-// a ping that got no answer. It returns nil when ctx is done, after
-// closing the stream politely.
+// a refused handshake or login, a stream error, a server-side close, a
+// read error or a ping that got no answer. It returns nil when ctx is
+// done, after closing the stream politely.
 func (g *Gateway) Run(ctx context.Context) error {
 	backoff := g.opts.BackoffMin
+	who := []any{"domain", g.opts.Domain}
+	if g.opts.Account != "" {
+		who = []any{"account", g.opts.Account}
+	}
 	for {
-		s, err := dialStream(ctx, g.opts.Address, g.opts.Domain, g.opts.Secret, &g.opts)
+		s, err := g.dial(ctx)
 		if ctx.Err() != nil {
 			if s != nil {
 				s.close()
@@ -24,19 +29,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			var he *HandshakeError
-			if errors.As(err, &he) {
+			if refusal(err) {
 				g.log.Error(err.Error(), "retry_in", backoff)
 			} else {
-				g.log.Warn("cannot connect to the XMPP server", "server", g.opts.Address, "domain", g.opts.Domain, "err", err, "retry_in", backoff)
+				g.log.Warn("cannot connect to the XMPP server", append([]any{"server", g.opts.Address, "err", err, "retry_in", backoff}, who...)...)
 			}
 		} else {
-			g.log.Info("connected to the XMPP server", "server", g.opts.Address, "domain", g.opts.Domain)
+			attrs := []any{"server", g.opts.Address, "domain", g.opts.Domain, "jid", s.self}
+			if g.opts.Account != "" {
+				_, encrypted := s.conn.(*tls.Conn)
+				attrs = append(attrs, "tls", encrypted)
+			}
+			g.log.Info("connected to the XMPP server", attrs...)
 			backoff = g.opts.BackoffMin
 			err = g.serve(ctx, s)
 			if ctx.Err() != nil {
 				return nil
 			}
+			g.reconnects.Add(1)
 			g.log.Warn("lost the XMPP stream, reconnecting", "server", g.opts.Address, "err", err)
 		}
 		if !g.sleep(ctx, g.jitter(backoff)) {
@@ -44,6 +54,27 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, g.opts.BackoffMax)
 	}
+}
+
+// dial opens a stream: a component stream, or in client mode a client
+// stream logged in as the account.
+func (g *Gateway) dial(ctx context.Context) (*stream, error) {
+	if g.opts.Account != "" {
+		return dialClient(ctx, &g.opts)
+	}
+	return dialComponent(ctx, &g.opts)
+}
+
+// refusal reports whether err is the server saying no to our
+// configuration (a wrong secret or password, an unknown domain, a
+// certificate we cannot trust): logged as an error, with its own
+// explanation, rather than as a passing network fault.
+func refusal(err error) bool {
+	var he *HandshakeError
+	var le *LoginError
+	var te *TLSError
+	var ae *AuthError
+	return errors.As(err, &he) || errors.As(err, &le) || errors.As(err, &te) || errors.As(err, &ae)
 }
 
 // jitter spreads d over [d/2, d], so many gateways do not reconnect in step.
@@ -111,7 +142,7 @@ func (g *Gateway) pinger(ctx context.Context, s *stream) error {
 		id := g.newID()
 		pong := make(chan struct{}, 1)
 		g.pongs.Store(id, pong)
-		err := s.send(pingIQ(g.opts.Domain, g.opts.PingTo, id))
+		err := s.send(pingIQ(g.from, g.opts.PingTo, id))
 		if err == nil {
 			t := g.opts.Clock.NewTimer(g.opts.PingTimeout)
 			select {

@@ -4,6 +4,11 @@
 // XEP-0030 service discovery, XEP-0199 ping, XEP-0092 software version,
 // and presence subscriptions (RFC 6121).
 //
+// In client mode (Options.Account) it logs in as an ordinary account
+// instead (RFC 6120 c2s: STARTTLS, SASL SCRAM or PLAIN, resource binding,
+// initial presence; client.go and scram.go) and does all the same on that
+// stream.
+//
 // It is the only package that imports gosrc.io/xmpp. It uses the library's
 // stanza types (stanza.IQ, stanza.Message, stanza.Presence, the disco and
 // version payloads) and its type registry, and works around the faults of
@@ -16,6 +21,19 @@
 //     synchronisation. None of this can be mended from outside, so stream.go
 //     writes the XEP-0114 stream and handshake itself (on net.Conn and
 //     encoding/xml) and conn.go adds liveness pings and reconnection.
+//   - xmpp.Client has the same reader and writer faults (its recv loop
+//     blocks for ever on a server-side </stream:stream>, the same
+//     unbuffered channel, and stalls in its own Disconnect on a stream
+//     error; writes are not locked; nothing bounds a stanza's size), and
+//     its login does only SASL PLAIN, loses the SASL failure condition
+//     (stanza.SASLFailure's Any field has no tag) and misreads an
+//     optional RFC 3921 session (StreamSession.Optional has no tag
+//     either). So client.go writes the client login itself on the
+//     same stream type as the component (one reader, one locked writer),
+//     with SCRAM-SHA-1/-256 of its own (scram.go, RFC 5802 and RFC 7677),
+//     and uses only the library's types that decode right
+//     (stanza.StreamFeatures for STARTTLS, mechanisms and bind;
+//     stanza.SASLAuth; stanza.Bind; stanza.StreamSession).
 //   - SendIQ matches replies on the stanza id alone and routes them through
 //     a channel that can block the reader. transactions.go keys answers by
 //     (transaction id, bare JID), checks the sender, and hands each result

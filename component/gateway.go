@@ -3,6 +3,7 @@ package component
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -30,13 +31,26 @@ type Options struct {
 	Name    string // shown in disco#info and version; default "HTTP authentication"
 	Version string // XEP-0092 version; default "dev"
 
+	// Account selects client mode: the gateway logs in over c2s as this
+	// ordinary account (user@domain or user@domain/resource), with Secret
+	// as its password, instead of as the component Domain (client.go).
+	// Domain is then the account's domain, and Address the server's
+	// client port.
+	Account string
+	// InsecureSkipVerify accepts any certificate from the server in client
+	// mode (xmpp_verify_cert_validity=false). Never the default.
+	InsecureSkipVerify bool
+	// RootCAs verifies the server's certificate in client mode; nil means
+	// the system's roots.
+	RootCAs *x509.CertPool
+
 	Texts  Texts
 	Logger *slog.Logger
 	Debug  bool // log every stanza (never the handshake)
 
 	PingInterval time.Duration // between XEP-0199 pings; default 15 s
 	PingTimeout  time.Duration // for a pong; default min(PingInterval, 10 s)
-	PingTo       string        // ping target; default the parent domain of Domain
+	PingTo       string        // ping target; default the parent domain of Domain (client mode: the account's domain)
 	DialTimeout  time.Duration // TCP connect plus handshake; default 10 s
 	WriteTimeout time.Duration // one stanza write; default 10 s
 	BackoffMin   time.Duration // first reconnect delay; default 500 ms
@@ -61,6 +75,15 @@ func (o *Options) setDefaults() {
 	}
 	if o.PingTimeout <= 0 {
 		o.PingTimeout = min(o.PingInterval, 10*time.Second)
+	}
+	if o.Account != "" {
+		// An account that does not parse is reported by dialClient.
+		if a, err := auth.ParseJID(o.Account); err == nil && a.Local != "" {
+			o.Account, o.Domain = a.String(), a.Domain
+			if o.PingTo == "" {
+				o.PingTo = a.Domain // the server hosting the account
+			}
+		}
 	}
 	if d, err := auth.ParseJID(o.Domain); err == nil {
 		o.Domain = d.String()
@@ -95,8 +118,13 @@ func (o *Options) setDefaults() {
 // Gateway is the XEP-0070 component. Confirm, Ready and Shutdown are safe
 // for concurrent use; Run is called once.
 type Gateway struct {
-	opts   Options
-	log    *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// from is the from attribute of what we send: the component's domain,
+	// or "" in client mode, where the server stamps the full JID it bound
+	// (RFC 6120 8.1.2.1) and a from of our own could only be wrong (see
+	// client.go).
+	from   string
 	txns   *table
 	cur    atomic.Pointer[stream] // the live stream, nil while disconnected
 	pongs  sync.Map               // ping stanza id -> chan struct{}
@@ -104,14 +132,22 @@ type Gateway struct {
 	kill   chan struct{}          // closed when the grace period is over
 	once   sync.Once
 	killed sync.Once
+
+	// reconnects counts the streams lost while running (Stats).
+	reconnects atomic.Uint64
 }
 
 // New returns a Gateway; call Run to connect.
 func New(opts Options) *Gateway {
 	opts.setDefaults()
+	from := opts.Domain
+	if opts.Account != "" {
+		from = ""
+	}
 	return &Gateway{
 		opts:   opts,
 		log:    opts.Logger.With("component", "xmpp"),
+		from:   from,
 		txns:   newTable(),
 		closed: make(chan struct{}),
 		kill:   make(chan struct{}),
@@ -135,10 +171,18 @@ func (g *Gateway) Ready() error {
 // Pending returns the number of requests waiting for an answer.
 func (g *Gateway) Pending() int { return g.txns.len() }
 
+// Stats reports, for metrics, whether a stream to the server is up and how
+// many times a stream was lost and the gateway set out to reconnect. It is
+// safe for concurrent use.
+func (g *Gateway) Stats() (connected bool, reconnects uint64) {
+	return g.cur.Load() != nil, g.reconnects.Load()
+}
+
 // Confirm asks req.JID to confirm req and waits for the answer, the
 // timeout, the caller's cancellation or the end of the shutdown grace. It
-// returns the delivery path on approval, else an error wrapping one of
-// auth's sentinel errors. It is safe for concurrent use.
+// returns the delivery path (with every outcome once the request was sent,
+// for the audit log and metrics) and, unless approved, an error wrapping
+// one of auth's sentinel errors. It is safe for concurrent use.
 func (g *Gateway) Confirm(ctx context.Context, req auth.Request) (auth.Decision, error) {
 	if err := g.Ready(); err != nil {
 		return auth.Decision{}, err
@@ -182,14 +226,14 @@ func (g *Gateway) Confirm(ctx context.Context, req auth.Request) (auth.Decision,
 				return auth.Decision{}, err
 			}
 		case <-timer.C():
-			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrTimeout)
+			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrTimeout)
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrTimeout)
+				return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrTimeout)
 			}
-			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrCanceled)
+			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrCanceled)
 		case <-g.kill:
-			return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
+			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
 		}
 	}
 }
@@ -212,7 +256,7 @@ func (g *Gateway) outcome(v verdict, path auth.Path, req *auth.Request) (auth.De
 func (g *Gateway) askIQ(x *txn, req *auth.Request) error {
 	sid := g.newID()
 	to := req.JID.String()
-	b, err := confirmIQ(g.opts.Domain, to, sid, req)
+	b, err := confirmIQ(g.from, to, sid, req)
 	if err != nil {
 		return fmt.Errorf("component: building the confirm iq: %w", err)
 	}
@@ -227,7 +271,7 @@ func (g *Gateway) askMessage(x *txn, req *auth.Request) error {
 	if g.opts.Texts != nil {
 		texts = g.opts.Texts.Bodies(req.URL, req.Method, req.TransactionID)
 	}
-	b, err := confirmMessage(g.opts.Domain, x.key.bare, sid, g.newID(), req, texts)
+	b, err := confirmMessage(g.from, x.key.bare, sid, g.newID(), req, texts)
 	if err != nil {
 		return fmt.Errorf("component: building the confirm message: %w", err)
 	}

@@ -14,6 +14,7 @@ const (
 	nsDiscoItems = "http://jabber.org/protocol/disco#items"
 	nsPing       = "urn:xmpp:ping"
 	nsVersion    = "jabber:iq:version"
+	nsRoster     = "jabber:iq:roster"
 )
 
 // handle routes one incoming stanza. It runs on the reader goroutine and
@@ -123,7 +124,11 @@ func (g *Gateway) serveIQ(s *stream, in *inStanza) {
 	switch {
 	case in.Type == "get" && payload.Space == nsDiscoInfo && payload.Local == "query":
 		info := &stanza.DiscoInfo{XMLName: xml.Name{Space: nsDiscoInfo, Local: "query"}, Node: in.Other[0].Node}
-		info.AddIdentity(g.opts.Name, "component", "generic")
+		if g.opts.Account != "" {
+			info.AddIdentity(g.opts.Name, "client", "bot") // an automated client (XEP-0030 registry)
+		} else {
+			info.AddIdentity(g.opts.Name, "component", "generic")
+		}
 		info.AddFeatures(NSHTTPAuth, nsDiscoInfo, nsDiscoItems, nsPing, nsVersion)
 		reply.Payload = info
 	case in.Type == "get" && payload.Space == nsDiscoItems && payload.Local == "query":
@@ -132,6 +137,9 @@ func (g *Gateway) serveIQ(s *stream, in *inStanza) {
 	case in.Type == "get" && payload.Space == nsVersion && payload.Local == "query":
 		reply.Payload = &stanza.Version{XMLName: xml.Name{Space: nsVersion, Local: "query"},
 			Name: g.opts.Name, Version: g.opts.Version, OS: runtime.GOOS}
+	case in.Type == "set" && payload.Space == nsRoster && payload.Local == "query" && g.ownAccount(in.From):
+		// Client mode: a roster push (RFC 6121 2.1.6), from our own
+		// account, after we accept a subscription: acknowledged, not kept.
 	default:
 		reply.Type = stanza.IQTypeError
 		reply.Error = errorReply(stanza.ErrorTypeCancel, "service-unavailable")
@@ -171,12 +179,31 @@ func (g *Gateway) presence(s *stream, in *inStanza) {
 
 // ourJID returns to if it is an address of our domain (the domain or a
 // JID at it), else the domain: we never send from outside our domain, which
-// a server punishes by closing the stream.
+// a server punishes by closing the stream. In client mode it returns "":
+// the server stamps our JID itself.
 func (g *Gateway) ourJID(to string) string {
+	if g.opts.Account != "" {
+		return ""
+	}
 	if j, err := auth.ParseJID(to); err == nil && j.Domain == g.opts.Domain {
 		return to
 	}
 	return g.opts.Domain
+}
+
+// ownAccount reports whether from is our own account in client mode: no
+// from at all (the server speaking for it) or its bare JID (RFC 6121
+// 2.1.6: only these may push roster items).
+func (g *Gateway) ownAccount(from string) bool {
+	if g.opts.Account == "" {
+		return false
+	}
+	if from == "" {
+		return true
+	}
+	f, err1 := auth.ParseJID(from)
+	a, err2 := auth.ParseJID(g.opts.Account)
+	return err1 == nil && err2 == nil && f.String() == a.Bare()
 }
 
 func (g *Gateway) reply(s *stream, v any) {

@@ -58,14 +58,19 @@ func (e *HandshakeError) Error() string {
 
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
-// stream is one XEP-0114 stream. send is safe for concurrent use; next is
-// called by one reader goroutine only.
+// stream is one XMPP stream: a XEP-0114 component stream (dialComponent)
+// or a client stream logged in as an account (dialClient, client.go). send
+// is safe for concurrent use; next is called by one reader goroutine only.
 type stream struct {
-	conn         net.Conn
+	conn         net.Conn // the TLS connection once STARTTLS is done
+	br           *bufio.Reader
 	dec          *xml.Decoder
 	lim          *limitReader
 	writeTimeout time.Duration
 	debug        *slog.Logger // nil unless stanzas are logged
+	// self is our own address on this stream: the component's domain, or
+	// in client mode the full JID the server bound.
+	self string
 
 	wmu       sync.Mutex // serialises writes: gosrc.io/xmpp's are not locked
 	broken    bool       // a write failed; guarded by wmu
@@ -73,28 +78,42 @@ type stream struct {
 	done      chan struct{} // closed by close
 }
 
-// dialStream connects to addr, opens a component stream for domain and
-// authenticates with secret. The handshake digest is never logged.
-func dialStream(ctx context.Context, addr, domain, secret string, o *Options) (*stream, error) {
+// dialComponent connects to the server, opens a component stream for
+// o.Domain and authenticates with o.Secret. The handshake digest is never
+// logged.
+func dialComponent(ctx context.Context, o *Options) (*stream, error) {
+	return dial(ctx, o, func(s *stream) error {
+		if err := s.handshake(o.Domain, o.Secret); err != nil {
+			var se *StreamError
+			if errors.As(err, &se) {
+				return &HandshakeError{Domain: o.Domain, Server: o.Address, Err: err}
+			}
+			return fmt.Errorf("component: handshake with %s for %s: %w", o.Address, o.Domain, err)
+		}
+		s.self = o.Domain
+		return nil
+	})
+}
+
+// dial connects to o.Address and runs negotiate (the component handshake
+// or the client login) on the new stream under one deadline, so a silent
+// server cannot hold it. Stanzas are logged (o.Debug) only after it, so
+// neither the secret nor anything derived from it reaches the log.
+func dial(ctx context.Context, o *Options, negotiate func(*stream) error) (*stream, error) {
 	d := net.Dialer{Timeout: o.DialTimeout, KeepAlive: 15 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, "tcp", o.Address)
 	if err != nil {
-		return nil, fmt.Errorf("component: connecting to %s: %w", addr, err)
+		return nil, fmt.Errorf("component: connecting to %s: %w", o.Address, err)
 	}
 	s := newStream(conn, o)
-	// The whole handshake has one deadline; a silent server cannot hold it.
 	_ = conn.SetDeadline(time.Now().Add(o.DialTimeout))
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	if err := s.handshake(domain, secret); err != nil {
+	if err := negotiate(s); err != nil {
 		_ = conn.Close()
-		var se *StreamError
-		if errors.As(err, &se) {
-			return nil, &HandshakeError{Domain: domain, Server: addr, Err: err}
-		}
-		return nil, fmt.Errorf("component: handshake with %s for %s: %w", addr, domain, err)
+		return nil, err
 	}
-	_ = conn.SetDeadline(time.Time{})
+	_ = s.conn.SetDeadline(time.Time{})
 	if o.Debug {
 		s.debug = o.Logger
 		s.lim.debug = o.Logger
@@ -104,9 +123,17 @@ func dialStream(ctx context.Context, addr, domain, secret string, o *Options) (*
 
 func newStream(conn net.Conn, o *Options) *stream {
 	lim := &limitReader{r: conn, n: maxStanzaBytes}
-	dec := xml.NewDecoder(bufio.NewReaderSize(lim, readAhead))
+	br := bufio.NewReaderSize(lim, readAhead)
+	return &stream{conn: conn, br: br, dec: newDecoder(br), lim: lim, writeTimeout: o.WriteTimeout, done: make(chan struct{})}
+}
+
+// newDecoder reads XML from br. br is an io.ByteReader, so the decoder
+// buffers nothing of its own: a new decoder on the same br (a stream
+// restart) starts exactly where the old one stopped.
+func newDecoder(br *bufio.Reader) *xml.Decoder {
+	dec := xml.NewDecoder(br)
 	dec.Strict = true
-	return &stream{conn: conn, dec: dec, lim: lim, writeTimeout: o.WriteTimeout, done: make(chan struct{})}
+	return dec
 }
 
 func (s *stream) handshake(domain, secret string) error {

@@ -49,7 +49,7 @@ func TestWorkaroundXMLLang(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	if !strings.Contains(s, `<body xml:lang="en">hello</body>`) || !strings.Contains(s, `<body xml:lang="fr">bonjour</body>`) {
+	if !strings.Contains(s, `<body xml:lang='en'>hello</body>`) || !strings.Contains(s, `<body xml:lang='fr'>bonjour</body>`) {
 		t.Fatalf("bodies without xml:lang: %s", s)
 	}
 	if strings.Contains(strings.ReplaceAll(s, "xml:lang", ""), "lang=") {
@@ -179,4 +179,118 @@ func TestEncodingRoundTrip(t *testing.T) {
 	if err != nil || in.Confirm == nil || in.Confirm.ID != req.TransactionID || len(in.Bodies) != 2 {
 		t.Fatalf("our decoder: %+v %v", in, err)
 	}
+}
+
+// stanza.SASLFailure loses the condition (its Any field has no tag), so a
+// refused login could not say why; client.go reads <failure/> itself.
+func TestWorkaroundSASLFailureCondition(t *testing.T) {
+	raw := []byte("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>bad</text></failure>")
+	var lib stanza.SASLFailure
+	if err := xml.Unmarshal(raw, &lib); err != nil {
+		t.Fatal(err)
+	}
+	if lib.Any.Local != "" {
+		t.Logf("gosrc.io/xmpp now reads the SASL condition: %q", lib.Any.Local)
+	}
+	var ours saslFailure
+	if err := xml.Unmarshal(raw, &ours); err != nil {
+		t.Fatal(err)
+	}
+	if cond, text := ours.condition(); cond != "not-authorized" || text != "bad" {
+		t.Fatalf("condition %q, text %q", cond, text)
+	}
+}
+
+// stanza.StreamSession.Optional has no tag, so <optional/> is never seen
+// and IsOptional is false for Prosody's optional session: the library's
+// client opens a session it need not. Our features read it themselves.
+func TestWorkaroundSessionOptional(t *testing.T) {
+	raw := []byte("<stream:features xmlns:stream='http://etherx.jabber.org/streams'>" +
+		"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" +
+		"<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>" +
+		"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>")
+	var lib stanza.StreamFeatures
+	if err := xml.Unmarshal(raw, &lib); err != nil {
+		t.Fatal(err)
+	}
+	if lib.Session.IsOptional() {
+		t.Log("gosrc.io/xmpp now reads <optional/>")
+	}
+	var ours streamFeatures
+	if err := xml.Unmarshal(raw, &ours); err != nil {
+		t.Fatal(err)
+	}
+	if !ours.session || ours.sessionNeeded {
+		t.Fatalf("optional session read as session=%v needed=%v", ours.session, ours.sessionNeeded)
+	}
+	if tls, ok := ours.DoesStartTLS(); !ok || !tls.Required || len(ours.Mechanisms.Mechanism) != 2 || ours.Bind.XMLName.Local != "bind" {
+		t.Fatalf("the library's part: %+v", ours.StreamFeatures)
+	}
+	required := []byte(strings.Replace(string(raw), "<optional/>", "", 1))
+	ours = streamFeatures{}
+	if err := xml.Unmarshal(required, &ours); err != nil || !ours.sessionNeeded {
+		t.Fatalf("required session: needed=%v err=%v", ours.sessionNeeded, err)
+	}
+}
+
+// In client mode what we build has no from: the server stamps it.
+func TestClientModeStanzasHaveNoFrom(t *testing.T) {
+	req := auth.Request{TransactionID: "T1", Method: "GET", URL: "u"}
+	iq, err := confirmIQ("", "alice@localhost/phone", "sid", &req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := confirmMessage("", "alice@localhost", "mid", "thr", &req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{iq, msg, pingIQ("", "localhost", "p")} {
+		if strings.Contains(string(b), "from=") {
+			t.Fatalf("a from attribute: %s", b)
+		}
+	}
+}
+
+// FuzzConfirmStanzas: the confirm stanzas built by hand decode, with the
+// library's stanza types, to exactly what the xml.Marshal form decodes to,
+// whatever the text (escaping, invalid UTF-8, control characters).
+func FuzzConfirmStanzas(f *testing.F) {
+	f.Add("T1", "GET", "https://example.org/a?b=1&c='\"<x>", "en", "body & <more>\n\ttabs\r")
+	f.Add("x", "POST", "\xff\x00\x1f\uFFFE\uFFFF", "fr", "]]> &amp; \u00e9")
+	f.Fuzz(func(t *testing.T, txn, method, url, lang, text string) {
+		req := auth.Request{TransactionID: txn, Method: method, URL: url}
+		ours, _ := confirmIQ("auth.localhost", "alice@localhost/r", "sid", &req)
+		ref, err := xml.Marshal(&stanza.IQ{XMLName: xml.Name{Local: "iq"},
+			Attrs:   stanza.Attrs{Type: stanza.IQTypeGet, Id: "sid", From: "auth.localhost", To: "alice@localhost/r"},
+			Payload: &Confirm{ID: txn, Method: method, URL: url}})
+		if err != nil {
+			return
+		}
+		var a, b stanza.IQ
+		if err := xml.Unmarshal(ours, &a); err != nil {
+			t.Fatalf("ours does not parse: %v: %s", err, ours)
+		}
+		if err := xml.Unmarshal(ref, &b); err != nil {
+			return
+		}
+		if ca, cb := a.Payload.(*Confirm), b.Payload.(*Confirm); *ca != *cb || a.Attrs != b.Attrs {
+			t.Fatalf("iq differs:\nours %s\nref  %s", ours, ref)
+		}
+		texts := []auth.Text{{Lang: lang, Body: text}}
+		m, _ := confirmMessage("auth.localhost", "alice@localhost", "mid", "thr", &req, texts)
+		var got struct {
+			Bodies []body `xml:"body"`
+		}
+		if err := xml.Unmarshal(m, &got); err != nil {
+			t.Fatalf("message does not parse: %v: %s", err, m)
+		}
+		var want body
+		rb, _ := xml.Marshal(&body{Lang: lang, Text: text})
+		if err := xml.Unmarshal(rb, &want); err != nil {
+			return
+		}
+		if len(got.Bodies) != 1 || got.Bodies[0].Text != want.Text || got.Bodies[0].Lang != want.Lang {
+			t.Fatalf("body differs: %q vs %q", got.Bodies, want)
+		}
+	})
 }

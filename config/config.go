@@ -20,7 +20,9 @@ type Config struct {
 	// XMPPServerAddress is the XMPP server's host name or IP address (an
 	// IPv6 address without brackets); see XMPPAddress.
 	XMPPServerAddress string
-	XMPPServerPort    int
+	// XMPPServerPort is the component port (default 5347), or in client
+	// mode the client port (default ClientModePort, 5222).
+	XMPPServerPort int
 	// XMPPJID is xmpp_jid as written: a domain (component mode) or an
 	// account's JID with a local part (client mode, see ClientMode).
 	XMPPJID string
@@ -100,6 +102,11 @@ const (
 	KeyMetricsBindAddress              = "metrics_bind_address"
 	KeyShutdownGraceSec                = "shutdown_grace_sec"
 )
+
+// ClientModePort is xmpp_server_port's default in client mode (the RFC
+// 6120 client port), when the key is set neither in the file nor in the
+// environment.
+const ClientModePort = 5222
 
 // EnvPrefix starts the name of every environment variable of the gateway:
 // HTTPAUTH_ + the key in capitals.

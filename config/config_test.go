@@ -695,6 +695,12 @@ func TestValidValues(t *testing.T) {
 			func(c *Config) bool { return c.ClientMode() && c.XMPPJID == "gateway@example.org/auth" }},
 		{"client mode bare JID", map[string]string{"xmpp_jid": "gateway@example.org"},
 			func(c *Config) bool { return c.ClientMode() }},
+		{"client mode defaults to the client port", map[string]string{"xmpp_jid": "gateway@example.org/auth"},
+			func(c *Config) bool {
+				return c.XMPPServerPort == 5222 && c.XMPPAddress() == "127.0.0.1:5222" && c.Masked()["xmpp_server_port"] == "5222"
+			}},
+		{"client mode keeps a port that is set", map[string]string{"xmpp_jid": "gateway@example.org", "xmpp_server_port": "5347"},
+			func(c *Config) bool { return c.XMPPServerPort == 5347 }},
 		{"IPv6 server, bracketed", map[string]string{"xmpp_server_address": "[2001:db8::1]"},
 			func(c *Config) bool {
 				return c.XMPPServerAddress == "2001:db8::1" && c.XMPPAddress() == "[2001:db8::1]:5347"

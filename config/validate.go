@@ -169,6 +169,11 @@ func (ch *checker) fill(c *Config, langs func(string) ([]string, error)) {
 	c.XMPPServerAddress = ch.serverAddress()
 	c.XMPPServerPort = ch.integer(KeyXMPPServerPort, 1, 65535, allowPort)
 	c.XMPPJID = ch.jid()
+	if isClientJID(c.XMPPJID) && ch.raw[KeyXMPPServerPort].src == fromDefault {
+		// Client mode logs in on the server's client port; 5347 is the
+		// component port's default.
+		c.XMPPServerPort = ClientModePort
+	}
 	c.XMPPSecret, c.XMPPSecretFile = ch.secret()
 	c.XMPPDebug = ch.boolean(KeyXMPPDebug)
 	c.XMPPVerifyCertValidity = ch.boolean(KeyXMPPVerifyCertValidity)

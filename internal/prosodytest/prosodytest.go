@@ -1,7 +1,7 @@
 // Package prosodytest runs a throwaway Prosody XMPP server for end-to-end
 // tests and for the demo: one server per call, in its own folder, on its own
-// free loopback ports, with a client port (RFC 6120 c2s, no TLS) and an
-// external component port (XEP-0114) for the gateway.
+// free loopback ports, with a client port (RFC 6120 c2s; no TLS unless
+// Options.TLS) and an external component port (XEP-0114) for the gateway.
 //
 // The server runs in the foreground (prosody -F) as a child of the test
 // process, so it is stopped by PID and dies with the test binary. Several
@@ -14,11 +14,17 @@ package prosodytest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +63,18 @@ type Options struct {
 	// want: Prosody's stock incremental GC costs about a third of its CPU
 	// under a confirm load.
 	GenerationalGC bool
+	// ExtraComponents are more XEP-0114 component domains, each with the
+	// same Secret, served on the same component port. Prosody takes one
+	// connection per component domain, so a benchmark can keep a bare
+	// component of its own connected (to measure the server alone) while
+	// the gateway holds ComponentDomain.
+	ExtraComponents []string
+	// TLS generates a self-signed certificate for Domain (DIR/certs/
+	// DOMAIN.crt and DOMAIN.key, made once, kept across restarts) and
+	// gives it to the VirtualHost: the client port then offers STARTTLS
+	// (not required: Dial's plain logins still work). The certificate is
+	// trusted by nobody; clients must skip verification or trust CertFile.
+	TLS bool
 	// LogLevel is the minimum level written to prosody.log: "info"
 	// (default) or "debug". (Start reads the info lines to know when the
 	// ports are Prosody's.) Debug logging slows Prosody down a lot; keep it
@@ -77,6 +95,9 @@ type Server struct {
 	Secret          string
 	// Dir holds the configuration, data, pidfile and logs.
 	Dir string
+	// CertFile is the VirtualHost's self-signed certificate (PEM) when
+	// Options.TLS is set, else "".
+	CertFile string
 
 	opts    Options
 	tb      testing.TB // nil for StartDemo: errors are returned, not fatal
@@ -172,7 +193,56 @@ func newServer(dir string, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("prosodytest: %w", err)
 		}
 	}
+	if opts.TLS {
+		if err := s.writeCertificate(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// writeCertificate makes the self-signed certificate of Options.TLS,
+// unless an earlier run in the same folder made it.
+func (s *Server) writeCertificate() error {
+	s.CertFile = filepath.Join(s.Dir, "certs", s.Domain+".crt")
+	keyFile := filepath.Join(s.Dir, "certs", s.Domain+".key")
+	if fileSize(s.CertFile) > 0 && fileSize(keyFile) > 0 {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: s.Domain},
+		DNSNames:              []string{s.Domain},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	if err := os.WriteFile(s.CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
+	}
+	return nil
 }
 
 // firstStart picks free ports, writes the configuration, and starts Prosody
@@ -446,10 +516,14 @@ func (s *Server) writeConfig() error {
 	var b strings.Builder
 	// Lua long strings would be nicer, but %q of Go matches Lua's quoted
 	// string syntax for the plain ASCII values used here; reject the rest.
-	for _, v := range []string{s.Dir, s.Domain, s.ComponentDomain, s.Secret} {
+	for _, v := range append([]string{s.Dir, s.Domain, s.ComponentDomain, s.Secret}, s.opts.ExtraComponents...) {
 		if !luaSafe(v) {
 			return fmt.Errorf("prosodytest: value %q cannot be written to the Lua config", v)
 		}
+	}
+	tlsModule := "" // mod_tls offers STARTTLS
+	if s.CertFile != "" {
+		tlsModule = `; "tls"`
 	}
 	fmt.Fprintf(&b, `-- Written by internal/prosodytest: a throwaway test server.
 run_as_root = true
@@ -461,7 +535,7 @@ c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
-modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "posix" }
+modules_enabled = { "roster"; "saslauth"; "disco"; "ping"; "posix"%s }
 modules_disabled = { "s2s"; "offline" }
 interfaces = { "127.0.0.1" }
 local_interfaces = { "127.0.0.1" }
@@ -471,11 +545,18 @@ component_ports = { %s }
 -- Shutdown otherwise waits a fixed 1 s for sockets that closed late.
 network_settings = { shutdown_deadline = 0.2 }
 `, filepath.Join(s.Dir, "data"), filepath.Join(s.Dir, "prosody.pid"), s.opts.LogLevel, s.logPath,
-		filepath.Join(s.Dir, "certs"), c2sPort, compPort)
+		filepath.Join(s.Dir, "certs"), tlsModule, c2sPort, compPort)
 	if s.opts.GenerationalGC {
 		b.WriteString("gc = { mode = \"generational\" }\n")
 	}
-	fmt.Fprintf(&b, "\nVirtualHost %q\n\nComponent %q\n\tcomponent_secret = %q\n", s.Domain, s.ComponentDomain, s.Secret)
+	fmt.Fprintf(&b, "\nVirtualHost %q\n", s.Domain)
+	if s.CertFile != "" {
+		fmt.Fprintf(&b, "\tssl = { certificate = %q, key = %q }\n", s.CertFile, strings.TrimSuffix(s.CertFile, ".crt")+".key")
+	}
+	fmt.Fprintf(&b, "\nComponent %q\n\tcomponent_secret = %q\n", s.ComponentDomain, s.Secret)
+	for _, d := range s.opts.ExtraComponents {
+		fmt.Fprintf(&b, "\nComponent %q\n\tcomponent_secret = %q\n", d, s.Secret)
+	}
 	if err := os.WriteFile(s.cfgPath, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("prosodytest: %w", err)
 	}

@@ -1,8 +1,15 @@
 package prosodytest_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -406,4 +413,55 @@ func BenchmarkConfirmRoundTrip(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
 		})
 	}
+}
+
+// With TLS, the client port offers STARTTLS with the generated
+// certificate, and plain logins (xmpptest.Dial) still work.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	s := prosodytest.Start(t, prosodytest.Options{Users: users, TLS: true})
+	pemBytes, err := os.ReadFile(s.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatalf("%s holds no PEM", s.CertFile)
+	}
+	conn, err := net.DialTimeout("tcp", s.C2SAddr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='%s' version='1.0'>", s.Domain)
+	br := bufio.NewReader(conn)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "</stream:features>") {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("reading features: %v: %s\n%s", err, seen.String(), s.LogTail())
+		}
+		seen.WriteByte(b)
+	}
+	if !strings.Contains(seen.String(), "urn:ietf:params:xml:ns:xmpp-tls") {
+		t.Fatalf("no STARTTLS offered: %s\n%s", seen.String(), s.LogTail())
+	}
+	fmt.Fprint(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	seen.Reset()
+	for !strings.Contains(seen.String(), "proceed") || !strings.HasSuffix(seen.String(), ">") {
+		b, err := br.ReadByte()
+		if err != nil {
+			t.Fatalf("reading the answer to STARTTLS: %v: %s", err, seen.String())
+		}
+		seen.WriteByte(b)
+	}
+	tc := tls.Client(conn, &tls.Config{ServerName: s.Domain, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS: %v\n%s", err, s.LogTail())
+	}
+	if got := tc.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, block.Bytes) {
+		t.Fatal("the server does not use the generated certificate")
+	}
+	login(t, s, "alice", "plain")
 }
