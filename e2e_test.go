@@ -255,10 +255,55 @@ func want(t *testing.T, r result, code int, status string) {
 	}
 }
 
-func TestEndToEnd(t *testing.T) {
-	p := prosodytest.Start(t, prosodytest.Options{Users: users})
-	g := startGateway(t, p)
+// suiteMode is how the gateway meets Prosody in runSuite.
+type suiteMode int
+
+const (
+	componentMode suiteMode = iota // XEP-0114 component auth.localhost
+	clientMode                     // the account gateway@localhost/auth over c2s, STARTTLS on
+)
+
+// clientJID and clientPW are the gateway's account in client mode.
+const (
+	clientJID = "gateway@localhost/auth"
+	clientPW  = "gateway-pw"
+)
+
+func TestEndToEnd(t *testing.T) { runSuite(t, componentMode) }
+
+// TestEndToEndClientMode runs the same checks with the gateway logged in
+// as an ordinary account: Prosody offers STARTTLS with a self-signed
+// certificate, which the gateway takes with xmpp_verify_cert_validity=false.
+func TestEndToEndClientMode(t *testing.T) { runSuite(t, clientMode) }
+
+// startSuiteGateway starts a Prosody and the gateway for mode, and returns
+// the gateway's own address (what people and forgers write to).
+func startSuiteGateway(t *testing.T, mode suiteMode) (*prosodytest.Server, *gateway, string) {
+	t.Helper()
+	if mode == componentMode {
+		p := prosodytest.Start(t, prosodytest.Options{Users: users})
+		return p, startGateway(t, p), p.ComponentDomain
+	}
+	accounts := maps.Clone(users)
+	accounts["gateway"] = clientPW
+	p := prosodytest.Start(t, prosodytest.Options{Users: accounts, TLS: true})
+	_, c2sPort, _ := net.SplitHostPort(p.C2SAddr)
+	g := startGatewayEnv(t, p, map[string]string{
+		"HTTPAUTH_XMPP_JID":                  clientJID,
+		"HTTPAUTH_XMPP_SECRET":               clientPW,
+		"HTTPAUTH_XMPP_SERVER_PORT":          c2sPort,
+		"HTTPAUTH_XMPP_VERIFY_CERT_VALIDITY": "false",
+	})
+	return p, g, clientJID
+}
+
+// runSuite is the end-to-end suite, the same checks in either mode.
+func runSuite(t *testing.T, mode suiteMode) {
+	p, g, self := startSuiteGateway(t, mode)
 	g.waitConnected(t)
+	if mode == clientMode && !strings.Contains(g.logs.String(), "jid="+clientJID+" tls=true") {
+		t.Fatalf("not logged in as %s over TLS:\n%s", clientJID, g.logs.String())
+	}
 
 	t.Run("approve by iq", func(t *testing.T) {
 		person(t, p, "alice", "iq-ok", approve)
@@ -354,7 +399,7 @@ func TestEndToEnd(t *testing.T) {
 			done := make(chan result, 1)
 			go func() { done <- g.auth(t, ask(target, "transaction_id", "STEAL-ME", "timeout", "30")) }()
 			waitAsked(t, asked)
-			comp := p.ComponentDomain
+			comp := self
 			_ = bob.SendConfirmMessage(comp, "STEAL-ME", "POST", "https://shop.example/login", "normal")
 			_ = bob.SendConfirmMessage(comp, "STEAL-ME", "", "", "chat")
 			_ = bob.SendMessage(comp, "STEAL-ME")

@@ -1,7 +1,8 @@
 // Command http-auth is an XEP-0070 gateway: web sites ask over HTTP
 // whether a request may go ahead, and the person confirms it in their XMPP
 // client. It runs as a XEP-0114 external component of a Prosody or
-// ejabberd server and serves its HTTP API (see README.md).
+// ejabberd server, or logs in as an ordinary account (client mode), and
+// serves its HTTP API (see README.md).
 //
 // main only wires the packages together; run does the work, so tests can
 // start the whole program.
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -86,15 +88,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	if cfg.ClientMode() {
-		return fmt.Errorf("config: xmpp_jid: %q has a local part (client mode), which this release does not support yet: use the component's domain, e.g. auth.example.org", cfg.XMPPJID)
-	}
 	texts, err := i18n.Load(builtinMessages, cfg.Dir, cfg.XMPPDefaultLang)
 	if err != nil {
 		return err
 	}
 
-	gw := component.New(component.Options{
+	xo := component.Options{
 		Domain:       cfg.XMPPJID,
 		Secret:       cfg.XMPPSecret,
 		Address:      cfg.XMPPAddress(),
@@ -103,19 +102,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:       logger,
 		Debug:        cfg.XMPPDebug,
 		PingInterval: cfg.XMPPPingInterval,
-	})
+	}
+	if cfg.ClientMode() {
+		// Logged in as an ordinary account over c2s (README, "Client mode").
+		xo.Domain, xo.Account = "", cfg.XMPPJID
+		xo.InsecureSkipVerify = !cfg.XMPPVerifyCertValidity
+	}
+	gw := component.New(xo)
+	if w := openAPIWarning(cfg); w != "" {
+		logger.Warn(w, "http_bind_address_ipv4", cfg.HTTPBindAddressIPv4, "http_bind_address_ipv6", cfg.HTTPBindAddressIPv6)
+	}
 	handler := httpapi.New(httpapi.Options{
 		Confirmer:      gw,
 		Logger:         logger,
 		DefaultTimeout: cfg.HTTPTimeout,
+		APIKeys:        cfg.HTTPAPIKeys,
+		Limiter: httpapi.NewLimiter(httpapi.Limits{
+			PendingPerJID:              cfg.LimitPendingPerJID,
+			RequestsPerJIDPerMinute:    cfg.LimitRequestsPerJIDPerMinute,
+			RequestsPerCallerPerSecond: cfg.LimitRequestsPerCallerPerSecond,
+			PendingTotal:               cfg.LimitPendingTotal,
+		}, nil),
 	})
+	var cert *httpapi.Certificate
+	if cfg.HTTPSPort >= 0 {
+		if cert, err = httpapi.LoadCertificate(cfg.HTTPSCertPath, cfg.HTTPSKeyPath); err != nil {
+			return err
+		}
+	}
+	// SIGHUP reloads the HTTPS key pair; it is caught before any listener
+	// opens, so it never ends the process.
+	stopReload := reloadOnSIGHUP(ctx, cert, logger)
+	defer stopReload()
 	listeners, err := httpapi.Listen(httpapi.ListenConfig{
-		IPv4:      cfg.HTTPBindAddressIPv4,
-		IPv6:      cfg.HTTPBindAddressIPv6,
-		HTTPPort:  cfg.HTTPPort,
-		HTTPSPort: cfg.HTTPSPort,
-		CertFile:  cfg.HTTPSCertPath,
-		KeyFile:   cfg.HTTPSKeyPath,
+		IPv4:        cfg.HTTPBindAddressIPv4,
+		IPv6:        cfg.HTTPBindAddressIPv6,
+		HTTPPort:    cfg.HTTPPort,
+		HTTPSPort:   cfg.HTTPSPort,
+		CertFile:    cfg.HTTPSCertPath,
+		KeyFile:     cfg.HTTPSKeyPath,
+		Certificate: cert,
 	})
 	if err != nil {
 		return err
@@ -150,6 +176,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-gwDone
 	logger.Info("stopped")
 	return serveErr
+}
+
+// reloadOnSIGHUP reloads cert (nil when HTTPS is off) on every SIGHUP
+// until ctx is done or stop is called; stop returns once the watcher has
+// ended. A pair that fails to load is logged and the old one stays in
+// use. Connections and pending requests are untouched: only new TLS
+// handshakes see the new pair.
+func reloadOnSIGHUP(ctx context.Context, cert *httpapi.Certificate, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if cert == nil {
+					logger.Info("SIGHUP: nothing to reload (HTTPS is off)")
+				} else if err := cert.Reload(); err != nil {
+					logger.Error("SIGHUP: the HTTPS key pair did not load; the old one stays in use", "err", err)
+				} else {
+					logger.Info("SIGHUP: HTTPS key pair reloaded")
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
+}
+
+// openAPIWarning returns a warning when the HTTP API is open to anyone who
+// can reach it: no API keys, and a bind address that is not loopback.
+// Otherwise "".
+func openAPIWarning(cfg *config.Config) string {
+	if len(cfg.HTTPAPIKeys) > 0 {
+		return ""
+	}
+	var open []string
+	for _, a := range []string{cfg.HTTPBindAddressIPv4, cfg.HTTPBindAddressIPv6} {
+		if a == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"))
+		if err != nil || !ip.IsLoopback() {
+			open = append(open, a)
+		}
+	}
+	if len(open) == 0 {
+		return ""
+	}
+	return "SECURITY: the HTTP API has no API keys and listens on " + strings.Join(open, " and ") +
+		", beyond loopback: anyone who can reach it can make the gateway send confirmation requests to any JID in its name." +
+		" Set http_api_keys_file (or http_api_keys), or bind to 127.0.0.1 / [::1] behind a proxy that checks callers"
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

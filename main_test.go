@@ -73,11 +73,62 @@ func TestRunReportsEveryConfigProblem(t *testing.T) {
 	}
 }
 
-func TestRunRefusesClientModeForNow(t *testing.T) {
-	p := writeConf(t, "xmpp_jid=gateway@example.org/auth", "xmpp_secret=x", "http_port=0")
-	err := run(context.Background(), []string{"--config", p}, envOf(nil), &bytes.Buffer{}, &bytes.Buffer{})
-	if err == nil || !strings.Contains(err.Error(), "client mode") {
-		t.Fatalf("got %v", err)
+// Client mode starts: with xmpp_jid an account, run logs in over c2s
+// (here it finds no server: it says so, naming the account, and answers
+// 523 until it can), and stops cleanly. The login itself is tested in
+// component/ and end to end in TestEndToEndClientMode.
+func TestRunClientModeStarts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmppPort := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there
+	httpPort := freePort(t)
+	p := writeConf(t, "xmpp_jid=gateway@example.org/auth", "xmpp_secret=account-password",
+		"xmpp_server_port="+strconv.Itoa(xmppPort), "http_port="+strconv.Itoa(httpPort), "http_bind_address_ipv6=")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() { done <- run(ctx, []string{"--config", p}, envOf(nil), &bytes.Buffer{}, &logs) }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/auth?jid=alice@example.org&domain=x&method=GET", httpPort)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 523 {
+				t.Fatalf("got %d, want 523 while not logged in", resp.StatusCode)
+			}
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned at start-up: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never listened: %v\n%s", err, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for !strings.Contains(logs.String(), "account=gateway@example.org/auth") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection attempt as the account:\n%s", logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "account-password") {
+		t.Fatal("the password reached the log")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop")
 	}
 }
 
