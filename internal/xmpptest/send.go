@@ -232,6 +232,20 @@ func (c *Client) SendConfirmIQ(to, confirmID, method, url string) (string, error
 	return id, c.end()
 }
 
+// SendConfirmIQWithID is SendConfirmIQ with the iq's stanza id chosen by
+// the caller, who can then be waiting for the answer before it is sent
+// (benchmarks match answers to waiters by id).
+func (c *Client) SendConfirmIQWithID(to, id, confirmID, method, url string) error {
+	w := c.begin("iq")
+	w.raw(" type='get'")
+	w.attr("to", to)
+	w.attr("id", id)
+	w.raw(">")
+	w.confirm(confirmID, method, url)
+	w.raw("</iq>")
+	return c.end()
+}
+
 // SendPing sends a XEP-0199 ping and returns its id.
 func (c *Client) SendPing(to string) (string, error) {
 	id := c.NewID()
