@@ -133,7 +133,9 @@ func (g *Gateway) serve(ctx context.Context, s *stream) error {
 }
 
 // pinger sends a XEP-0199 ping every PingInterval and fails when one gets
-// no answer (result or error: either proves the stream) in PingTimeout.
+// no answer (result or error: either proves the stream) in PingTimeout and
+// nothing else arrived meanwhile either: under load a pong can queue
+// behind other stanzas, and a stream that delivers them is alive.
 func (g *Gateway) pinger(ctx context.Context, s *stream) error {
 	for {
 		if !g.sleep(ctx, g.opts.PingInterval) {
@@ -142,13 +144,16 @@ func (g *Gateway) pinger(ctx context.Context, s *stream) error {
 		id := g.newID()
 		pong := make(chan struct{}, 1)
 		g.pongs.Store(id, pong)
+		read := s.reads.Load()
 		err := s.send(pingIQ(g.from, g.opts.PingTo, id))
 		if err == nil {
 			t := g.opts.Clock.NewTimer(g.opts.PingTimeout)
 			select {
 			case <-pong:
 			case <-t.C():
-				err = fmt.Errorf("component: no answer to a ping within %v", g.opts.PingTimeout)
+				if s.reads.Load() == read {
+					err = fmt.Errorf("component: no answer to a ping within %v", g.opts.PingTimeout)
+				}
 			case <-ctx.Done():
 			}
 			t.Stop()

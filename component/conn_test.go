@@ -561,3 +561,29 @@ func TestOversizedStanzaEndsTheStream(t *testing.T) {
 		t.Fatalf("answer after the reconnect: %v", err)
 	}
 }
+
+// A server that keeps delivering stanzas is alive even when a pong is
+// late: no reconnect.
+func TestTrafficCountsAsLiveness(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	var logs logBuffer
+	g := startGateway(t, fs, func(o *Options) {
+		o.PingInterval = 10 * time.Millisecond
+		o.PingTimeout = 500 * time.Millisecond
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	fc := fs.conn(t)
+	waitReady(t, g)
+	// Pings are never answered, but presence keeps arriving for 1.5 s.
+	stop := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(stop) {
+		fc.send(t, "<presence from='alice@localhost/x' to='auth.localhost'/>")
+		time.Sleep(5 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "no answer to a ping") {
+		t.Fatalf("a stream delivering stanzas was taken for dead:\n%s", logs.String())
+	}
+	// Silence: now the unanswered pings end the stream.
+	logs.waitFor(t, "no answer to a ping")
+	fs.conn(t)
+}

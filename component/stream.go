@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,8 +73,9 @@ type stream struct {
 	// in client mode the full JID the server bound.
 	self string
 
-	wmu       sync.Mutex // serialises writes: gosrc.io/xmpp's are not locked
-	broken    bool       // a write failed; guarded by wmu
+	reads     atomic.Uint64 // stanzas read: liveness besides the pongs
+	wmu       sync.Mutex    // serialises writes: gosrc.io/xmpp's are not locked
+	broken    bool          // a write failed; guarded by wmu
 	closeOnce sync.Once
 	done      chan struct{} // closed by close
 }
@@ -245,6 +247,7 @@ func (s *stream) next() (*inStanza, error) {
 			if err := s.dec.DecodeElement(in, &t); err != nil {
 				return nil, err
 			}
+			s.reads.Add(1)
 			return in, nil
 		case xml.EndElement:
 			return nil, errStreamClosed
