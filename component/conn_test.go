@@ -587,3 +587,35 @@ func TestTrafficCountsAsLiveness(t *testing.T) {
 	logs.waitFor(t, "no answer to a ping")
 	fs.conn(t)
 }
+
+func TestHandshakeErrorHints(t *testing.T) {
+	for cond, hint := range map[string]string{
+		"not-authorized": "check the component secret",
+		"conflict":       "is a second gateway running?",
+		"host-unknown":   "does not know this component domain",
+	} {
+		e := &HandshakeError{Domain: "auth.localhost", Server: "127.0.0.1:5347", Err: &StreamError{Condition: cond}}
+		if !strings.Contains(e.Error(), hint) || !strings.Contains(e.Error(), "auth.localhost") || !strings.Contains(e.Error(), "127.0.0.1:5347") {
+			t.Errorf("%s: %s", cond, e.Error())
+		}
+	}
+}
+
+func TestServerCloseIsNamed(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	var logs logBuffer
+	startGateway(t, fs, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	fc := fs.conn(t)
+	fc.close()
+	logs.waitFor(t, "the server closed the connection")
+}
+
+func TestStrayPongWarnsOfASecondConnection(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	var logs logBuffer
+	g := startGateway(t, fs, func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	fc := fs.conn(t)
+	waitReady(t, g)
+	fc.send(t, "<iq type='result' id='not-ours' from='localhost' to='auth.localhost'/>")
+	logs.waitFor(t, "a second gateway connected for this component domain")
+}

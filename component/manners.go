@@ -51,6 +51,13 @@ func (g *Gateway) handle(s *stream, in *inStanza) {
 func (g *Gateway) answerIQ(in *inStanza) {
 	x, isIQ, full, _ := g.txns.byStanzaID(in.ID)
 	if x == nil || !isIQ {
+		if in.From == g.opts.PingTo && in.Type == "result" {
+			// A pong we did not ask for: ejabberd accepts a second
+			// connection for the same component domain and spreads
+			// stanzas over both, so answers go astray.
+			g.log.Warn("an answer to a ping that is not awaited: a late pong, or a second gateway connected for this component domain?", "from", in.From, "id", in.ID)
+			return
+		}
 		g.log.Debug("ignored an iq answer that matches no request", "from", in.From, "id", in.ID)
 		return
 	}

@@ -54,7 +54,17 @@ type HandshakeError struct {
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("component: handshake for %s refused by %s: %v (check the component secret and domain in the server's configuration)", e.Domain, e.Server, e.Err)
+	hint := "check the component secret and domain in the server's configuration"
+	var se *StreamError
+	if errors.As(e.Err, &se) {
+		switch se.Condition {
+		case "conflict":
+			hint = "another connection for this component domain is still open: is a second gateway running?"
+		case "host-unknown", "improper-addressing":
+			hint = "the server does not know this component domain: check xmpp_jid and the server's configuration"
+		}
+	}
+	return fmt.Sprintf("component: handshake for %s refused by %s: %v (%s)", e.Domain, e.Server, e.Err, hint)
 }
 
 func (e *HandshakeError) Unwrap() error { return e.Err }
@@ -233,7 +243,10 @@ func (s *stream) next() (*inStanza, error) {
 		s.lim.n = maxStanzaBytes + readAhead
 		tok, err := s.dec.Token()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			// encoding/xml reports a connection closed inside the stream
+			// element as a syntax error ("unexpected EOF"), not io.EOF.
+			var se *xml.SyntaxError
+			if errors.Is(err, io.EOF) || errors.As(err, &se) && se.Msg == "unexpected EOF" {
 				return nil, fmt.Errorf("component: the server closed the connection: %w", err)
 			}
 			return nil, err
