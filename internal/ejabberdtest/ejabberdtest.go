@@ -389,6 +389,16 @@ func (s *Server) PID() int {
 	return s.beam
 }
 
+// Client returns C2SAddr and Domain, and Component returns ComponentAddr,
+// ComponentDomain and Secret: the fields as methods, for code that takes
+// either test server (this one or its prosodytest twin) through an interface.
+func (s *Server) Client() (addr, domain string) { return s.C2SAddr, s.Domain }
+
+// Component: see Client.
+func (s *Server) Component() (addr, domain, secret string) {
+	return s.ComponentAddr, s.ComponentDomain, s.Secret
+}
+
 // LogTail returns the last lines of ejabberd's log and console output, for
 // failure messages.
 func (s *Server) LogTail() string {
