@@ -12,18 +12,17 @@ import (
 
 // handleAuth serves /auth. The checks run in this order, so the same
 // request always gets the same answer and each costs the gateway as little
-// as it can: method (405), API key (403, before anything else is read, so
-// a caller without a key learns nothing), parameters (400, 413), the
-// caller's rate (429), readiness (523), then the pending requests in all,
-// those of the JID and the JID's rate (429), and only then the person is
-// asked.
+// as it can: method (405, checked by the route: allowMethods), API key
+// (403, before anything else is read, so a caller without a key learns
+// nothing), parameters (400, 413), the caller's rate (429), readiness
+// (523), then the pending requests in all, those of the JID and the JID's
+// rate (429), and only then the person is asked.
+//
+// Every answer past the method check is counted in the metrics: a refusal
+// by its reason, a request the person was asked about by its outcome and
+// delivery path.
 func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		write(w, r, statusOf(errMethodNotAllowed), "", "")
-		return
-	}
-	start := time.Now()
+	start := s.now()
 	caller := clientIP(r.RemoteAddr)
 	rateKey := callerKey(caller)
 	if s.keys != nil {
@@ -47,6 +46,7 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		o := statusOf(err)
 		s.logger.Debug("request refused", "caller", caller, "txn", txn, "outcome", o.status, "detail", o.detail)
+		s.metrics.refusal(o, "")
 		write(w, r, o, txn, jid)
 		return
 	}
@@ -83,7 +83,9 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	}
 	// The component enforces req.Timeout; r.Context() carries the caller
 	// hanging up.
+	asked := s.metrics.asking()
 	dec, err := s.confirmer.Confirm(r.Context(), req)
+	asked()
 	release()
 	s.finish(w, r, err, dec, txn, jid, caller, start)
 }
@@ -116,6 +118,7 @@ func (s *server) forbid(w http.ResponseWriter, r *http.Request, caller, reason s
 	txn, _ := s.transactionID(p)
 	o := statusOf(errForbidden)
 	s.logger.Info("request refused: no valid API key", "caller", caller, "txn", txn, "outcome", o.status, "reason", reason)
+	s.metrics.refusal(o, "")
 	write(w, r, o, txn, "")
 }
 
@@ -129,16 +132,33 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, err error, txn, 
 	}
 	s.logger.Warn("rate limited", "jid", jid, "txn", txn, "caller", caller, "limit", limit,
 		"outcome", o.status, "code", o.code, "retry_after", o.retryAfter)
+	s.metrics.refusal(o, limit)
 	write(w, r, o, txn, jid)
 }
 
 // finish answers a request that reached the Confirmer (or its Ready
-// check) and logs the decision: one line at info, or at error for an
-// unexpected error, whose text goes to the log only.
+// check) and logs the decision: one audit line, msg "decision", at info,
+// or at error for an unexpected error, whose text goes to the log only.
+// Its attributes are stable, for operators to grep: jid, txn, caller,
+// outcome, path (iq, message or fallback: whenever the Confirmer reports
+// how it asked, whatever the outcome), code and elapsed.
+//
+// A request the person was never asked about (a conflict; the gateway not
+// connected, or shutting down, before anything was sent) counts as a
+// refusal in the metrics; the others as decided, with their latency.
 func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec auth.Decision, txn, jid, caller string, start time.Time) {
 	o := statusOf(err)
-	attrs := []any{"jid", jid, "txn", txn, "outcome", o.status, "code", o.code,
-		"elapsed", time.Since(start), "caller", caller}
+	elapsed := s.now().Sub(start)
+	attrs := []any{"jid", jid, "txn", txn, "caller", caller, "outcome", o.status}
+	if dec.Path != "" {
+		attrs = append(attrs, "path", string(dec.Path))
+	}
+	attrs = append(attrs, "code", o.code, "elapsed", elapsed)
+	if errors.Is(err, auth.ErrConflict) || (dec.Path == "" && o.reason != "") {
+		s.metrics.refusal(o, "")
+	} else {
+		s.metrics.decided(o, string(dec.Path), elapsed)
+	}
 	switch {
 	case o.code == statusCanceled:
 		// The caller hung up: nobody reads the answer. Still write a
@@ -148,8 +168,6 @@ func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec a
 		return
 	case o.code == statusError:
 		s.logger.Error("decision", append(attrs, "err", err)...)
-	case err == nil:
-		s.logger.Info("decision", append(attrs, "path", string(dec.Path))...)
 	default:
 		s.logger.Info("decision", attrs...)
 	}

@@ -12,12 +12,9 @@ import (
 	"github.com/xmpp-http-auth/http-auth/auth"
 )
 
-// Errors of the HTTP layer itself, mapped by statusOf like the others.
-var (
-	// errMethodNotAllowed is a method /auth does not serve.
-	errMethodNotAllowed = &methodError{allow: []string{http.MethodGet, http.MethodPost}}
-	errNotFound         = errors.New("httpapi: no such path")
-)
+// errNotFound is a path the API does not have, mapped by statusOf like
+// the other errors of the HTTP layer itself.
+var errNotFound = errors.New("httpapi: no such path")
 
 // methodError is a method a path does not serve: a 405 whose Allow header
 // lists the methods it does.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/auth"
@@ -50,6 +51,15 @@ type Options struct {
 	APIKeys []string
 	// Limiter enforces the abuse limits (429); nil means no limits.
 	Limiter *Limiter
+	// Metrics, when not nil, records every request and is served at
+	// /metrics; nil records nothing and serves no /metrics.
+	Metrics *Metrics
+	// MetricsElsewhere leaves /metrics out of this handler: it is served
+	// by MetricsHandler on its own listener (metrics_bind_address).
+	MetricsElsewhere bool
+	// Now is the clock of the decision latency (log and metrics); nil
+	// means time.Now.
+	Now func() time.Time
 }
 
 // Limits and defaults of the API.
@@ -63,32 +73,77 @@ const (
 	DefaultMaxBodyBytes = 64 << 10
 )
 
-// New returns the handler of the whole HTTP API. It is safe for concurrent
-// use. It panics if opts.Confirmer is nil (a wiring mistake).
+// New returns the handler of the whole HTTP API (docs/openapi.yaml). It is
+// safe for concurrent use. It panics if opts.Confirmer is nil (a wiring
+// mistake).
 //
-//	GET  /auth   ask the person; parameters in the query string
-//	POST /auth   the same; parameters in a form body and/or the query string
-//	*    /auth   405, Allow: GET, POST
-//	     other   404
+//	GET  /auth          ask the person; parameters in the query string
+//	POST /auth          the same; parameters in a form body and/or the query string
+//	GET  /healthz       200 "ok" while the process runs
+//	GET  /readyz        200 while the XMPP stream is up, else 503 and why
+//	GET  /metrics       Prometheus text format (when Options.Metrics is set
+//	                    and not MetricsElsewhere)
+//	*    those paths    405 with Allow (HEAD is allowed where GET is, but on /auth)
+//	     other          404
+//
+// Only /auth is logged and counted: probes and scrapes stay out of the
+// decision log.
 func New(opts Options) http.Handler {
 	s := newServer(opts)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/auth", s.handleAuth)
-	// /healthz, /readyz and /metrics will be registered here.
+	for _, rt := range s.routes() {
+		mux.Handle(rt.path, allowMethods(rt.handler, rt.methods...))
+	}
 	mux.HandleFunc("/", s.handleNotFound)
 	return mux
+}
+
+// route is one path of the API and the methods it serves.
+type route struct {
+	path    string
+	methods []string
+	handler http.Handler
+}
+
+// routes lists every path New serves; the OpenAPI test checks it against
+// docs/openapi.yaml.
+func (s *server) routes() []route {
+	rs := []route{
+		{"/auth", []string{http.MethodGet, http.MethodPost}, http.HandlerFunc(s.handleAuth)},
+		{"/healthz", []string{http.MethodGet, http.MethodHead}, http.HandlerFunc(s.handleHealthz)},
+		{"/readyz", []string{http.MethodGet, http.MethodHead}, http.HandlerFunc(s.handleReadyz)},
+	}
+	if s.metrics != nil && !s.metricsElsewhere {
+		rs = append(rs, route{"/metrics", []string{http.MethodGet, http.MethodHead}, s.metrics.exposition()})
+	}
+	return rs
+}
+
+// allowMethods answers 405 with Allow to a method not in methods, and
+// passes the others to h.
+func allowMethods(h http.Handler, methods ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(methods, r.Method) {
+			write(w, r, statusOf(&methodError{allow: methods}), "", "")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // server holds the handler's dependencies; it has no mutable state of its
 // own (the Limiter's is behind its mutexes).
 type server struct {
-	confirmer      Confirmer
-	logger         *slog.Logger
-	defaultTimeout time.Duration
-	ids            io.Reader
-	maxBody        int64
-	keys           *apiKeys // nil: callers need no key
-	limiter        *Limiter // nil: no limits
+	confirmer        Confirmer
+	logger           *slog.Logger
+	defaultTimeout   time.Duration
+	ids              io.Reader
+	maxBody          int64
+	keys             *apiKeys // nil: callers need no key
+	limiter          *Limiter // nil: no limits
+	metrics          *Metrics // nil: none recorded
+	metricsElsewhere bool     // /metrics is served on another listener
+	now              func() time.Time
 }
 
 func newServer(opts Options) *server {
@@ -96,13 +151,19 @@ func newServer(opts Options) *server {
 		panic("httpapi: Options.Confirmer is nil")
 	}
 	s := &server{
-		confirmer:      opts.Confirmer,
-		logger:         opts.Logger,
-		defaultTimeout: opts.DefaultTimeout,
-		ids:            opts.IDs,
-		maxBody:        opts.MaxBodyBytes,
-		keys:           newAPIKeys(opts.APIKeys),
-		limiter:        opts.Limiter,
+		confirmer:        opts.Confirmer,
+		logger:           opts.Logger,
+		defaultTimeout:   opts.DefaultTimeout,
+		ids:              opts.IDs,
+		maxBody:          opts.MaxBodyBytes,
+		keys:             newAPIKeys(opts.APIKeys),
+		limiter:          opts.Limiter,
+		metrics:          opts.Metrics,
+		metricsElsewhere: opts.MetricsElsewhere,
+		now:              opts.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -283,7 +283,8 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	h, _ := newHandler(t, &fakeConfirmer{}, Options{})
-	for _, p := range []string{"/", "/auth/", "/authx", "/AUTH", "/healthz", "/auth/x?jid=a@b"} {
+	// Without Options.Metrics there is no /metrics.
+	for _, p := range []string{"/", "/auth/", "/authx", "/AUTH", "/healthz/", "/readyz/x", "/metrics", "/auth/x?jid=a@b"} {
 		t.Run(p, func(t *testing.T) {
 			w := do(t, h, "GET", p, "", nil)
 			if w.Code != 404 || w.Body.String() != "not_found: no such path; the API is /auth\n" {
