@@ -6,9 +6,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOBIN       := $(shell $(GO) env GOPATH)/bin
 BINARY      := http-auth
 VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -X main.version=$(VERSION)
+COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build deps deps-ejabberd test test-unit lint fuzz bench bench-go demo clean
+.PHONY: all build deps deps-ejabberd test test-ejabberd test-unit lint fuzz bench bench-go demo clean install check-install
 
 all: build
 
@@ -48,8 +49,16 @@ lint: deps
 # test runs every test with the race detector, the end-to-end tests
 # against a real Prosody (started by the tests themselves) included, and
 # the fuzz targets' seed corpora.
-test: deps lint
+test: deps lint check-install
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# test-ejabberd runs the end-to-end suite against a real ejabberd (as a
+# component and in client mode; TestEndToEndEjabberd) and ejabberdtest's
+# own tests; make test runs them too. Two commands: -run would select no
+# test in ./internal/ejabberdtest, whose test names do not say ejabberd.
+test-ejabberd: deps
+	$(GO) test -race -count=1 -run 'Ejabberd' .
+	$(GO) test -race -count=1 ./internal/ejabberdtest
 
 # fuzz runs each fuzz target for FUZZTIME (not part of make test).
 FUZZTIME ?= 10m
@@ -87,6 +96,42 @@ demo: deps build
 	$(GO) build -o bin/demo-answer ./cmd/demo-answer
 	$(GO) build -o bin/demo ./cmd/demo
 	./bin/demo -gateway ./$(BINARY) -answer ./bin/demo-answer
+
+# install puts the binary in $(PREFIX)/bin, the systemd unit in
+# $(UNITDIR) (its ExecStart follows PREFIX), and the example httpAuth.conf
+# and messages.toml in /etc/http-auth, under DESTDIR when set. An existing
+# httpAuth.conf or messages.toml is kept: the new one is put beside it as
+# .dist. The installed httpAuth.conf has no xmpp_secret line: the unit
+# gives the secret from /etc/http-auth/secret (README, "Running it under
+# systemd").
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(SYSCONFDIR)/systemd/system
+CONFDIR    := $(SYSCONFDIR)/http-auth
+install: build
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/http-auth
+	sed -e 's|/usr/local/bin/http-auth|$(BINDIR)/http-auth|' -e 's|/etc/http-auth|$(CONFDIR)|g' \
+		packaging/http-auth.service > $(DESTDIR)$(UNITDIR)/http-auth.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/http-auth.service
+	sed -e 's|^xmpp_secret=CHANGE-ME$$|# (under systemd the secret comes from $(CONFDIR)/secret: see http-auth.service)|' \
+		httpAuth.conf > $(BINARY).conf.tmp
+	@for f in httpAuth.conf messages.toml; do \
+		src=$$f; [ $$f = httpAuth.conf ] && src=$(BINARY).conf.tmp; \
+		dst=$(DESTDIR)$(CONFDIR)/$$f; \
+		if [ -e $$dst ]; then \
+			echo "== keeping $$dst; the new one is $$f.dist"; dst=$$dst.dist; \
+		fi; \
+		install -m 0644 $$src $$dst || exit 1; \
+	done
+	rm -f $(BINARY).conf.tmp
+
+# check-install runs make install into throwaway folders and checks the
+# result (packaging/check-install.sh); systemd-analyze verify checks the
+# unit when it is installed.
+check-install: build
+	MAKE='$(MAKE)' sh packaging/check-install.sh
 
 clean:
 	rm -f $(BINARY)

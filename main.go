@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -36,8 +38,12 @@ import (
 //go:embed messages.toml
 var builtinMessages []byte
 
-// version is set at build time (-ldflags "-X main.version=...").
-var version = ""
+// version and commit are set at build time (-ldflags "-X main.version=...
+// -X main.commit=..."); else they come from the module's build information.
+var (
+	version = ""
+	commit  = ""
+)
 
 // Compile-time check: the component is what the HTTP API asks.
 var _ httpapi.Confirmer = (*component.Gateway)(nil)
@@ -64,7 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("http-auth", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "path of httpAuth.conf (default: the XDG lookup)")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version, the commit and the Go version, and exit")
+	checkOnly := fs.Bool("check-config", false, "check the configuration and the messages, print the effective configuration (secrets masked), and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,12 +79,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("http-auth: unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "http-auth %s\n", buildVersion())
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	}
 
 	langs := func(dir string) ([]string, error) { return i18n.Languages(builtinMessages, dir) }
 	cfg, warnings, err := config.Load(*configPath, getenv, langs)
+	if *checkOnly {
+		return checkConfig(cfg, warnings, err, stdout, stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -112,11 +122,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if w := openAPIWarning(cfg); w != "" {
 		logger.Warn(w, "http_bind_address_ipv4", cfg.HTTPBindAddressIPv4, "http_bind_address_ipv6", cfg.HTTPBindAddressIPv6)
 	}
+	metrics := httpapi.NewMetrics(httpapi.MetricsOptions{Version: buildVersion(), XMPP: gw.Stats, Runtime: true})
 	handler := httpapi.New(httpapi.Options{
-		Confirmer:      gw,
-		Logger:         logger,
-		DefaultTimeout: cfg.HTTPTimeout,
-		APIKeys:        cfg.HTTPAPIKeys,
+		Confirmer:        gw,
+		Logger:           logger,
+		DefaultTimeout:   cfg.HTTPTimeout,
+		APIKeys:          cfg.HTTPAPIKeys,
+		Metrics:          metrics,
+		MetricsElsewhere: cfg.MetricsBindAddress != "",
 		Limiter: httpapi.NewLimiter(httpapi.Limits{
 			PendingPerJID:              cfg.LimitPendingPerJID,
 			RequestsPerJIDPerMinute:    cfg.LimitRequestsPerJIDPerMinute,
@@ -146,6 +159,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// With metrics_bind_address, /metrics is served there only, on a
+	// server of its own that lives until the gateway has stopped.
+	var metricsListeners []httpapi.Listener
+	if cfg.MetricsBindAddress != "" {
+		l, err := net.Listen("tcp", cfg.MetricsBindAddress)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("http-auth: metrics_bind_address: cannot listen on %s: %w", cfg.MetricsBindAddress, err)
+		}
+		metricsListeners = []httpapi.Listener{{Listener: l}}
+	}
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if metricsListeners == nil {
+			return
+		}
+		mlog := logger.With("listener", "metrics")
+		if err := httpapi.Serve(metricsCtx, httpapi.NewServer(httpapi.MetricsHandler(metrics), mlog), metricsListeners, time.Second, mlog); err != nil {
+			mlog.Error("the metrics server stopped", "err", err)
+		}
+	}()
 	srv := httpapi.NewServer(handler, logger)
 
 	// The stream outlives the HTTP side: it is closed only after the
@@ -174,8 +213,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	<-httpDone
 	stopGW()
 	<-gwDone
+	stopMetrics()
+	<-metricsDone
 	logger.Info("stopped")
 	return serveErr
+}
+
+// checkConfig is --check-config: given what config.Load returned, it
+// checks the messages (every language has every id; xmpp_default_lang is
+// one of them) and the HTTPS key pair when HTTPS is on, then prints the
+// effective configuration, one key=value per line in the order of
+// config.Keys with secrets masked, to stdout. It returns nil when all is
+// well, else every problem found; warnings go to stderr.
+func checkConfig(cfg *config.Config, warnings []string, loadErr error, stdout, stderr io.Writer) error {
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if loadErr != nil {
+		return loadErr
+	}
+	var problems []error
+	if _, err := i18n.Load(builtinMessages, cfg.Dir, cfg.XMPPDefaultLang); err != nil {
+		problems = append(problems, err)
+	}
+	if cfg.HTTPSPort >= 0 {
+		if _, err := httpapi.LoadCertificate(cfg.HTTPSCertPath, cfg.HTTPSKeyPath); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	if w := openAPIWarning(cfg); w != "" {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	masked := cfg.Masked()
+	var b strings.Builder
+	for _, k := range config.Keys() {
+		fmt.Fprintf(&b, "%s=%s\n", k, masked[k])
+	}
+	_, err := io.WriteString(stdout, b.String())
+	return err
 }
 
 // reloadOnSIGHUP reloads cert (nil when HTTPS is off) on every SIGHUP
@@ -249,21 +327,50 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// buildVersion is the version set at build time, else the module's.
+// buildVersion is the version set at build time, else the module's
+// ("(devel)" for a build from a checkout), else "dev". It is also the
+// XEP-0092 version.
 func buildVersion() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v := bi.Main.Version
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		if v != "" {
-			return v
-		}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// buildCommit is the VCS commit set at build time, else the one the Go
+// toolchain stamped (with "-dirty" for uncommitted changes), else
+// "unknown" (built with -buildvcs=false, or outside a checkout).
+func buildCommit() string {
+	if commit != "" {
+		return commit
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// versionLine is what --version prints: one line, so scripts can keep it
+// whole (cmd/bench puts it in its report).
+func versionLine() string {
+	return fmt.Sprintf("http-auth %s (commit %s, %s %s/%s)", buildVersion(), buildCommit(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
