@@ -34,7 +34,9 @@ const (
 	PathFallback Path = "fallback" // an iq refused, then a message
 )
 
-// Decision is what became of an approved request.
+// Decision tells how a request was delivered. A Confirmer returns it with
+// approvals and, where the request was sent, with the other outcomes too
+// (for the audit log); Path is empty when nothing was sent.
 type Decision struct {
 	Path Path
 }
