@@ -66,6 +66,11 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME) ./component
 	$(GO) test -run XXX -fuzz '^FuzzParseJID$$' -fuzztime $(FUZZTIME) ./auth
 	$(GO) test -run XXX -fuzz '^FuzzParseParams$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run XXX -fuzz '^FuzzConfirmStanzas$$' -fuzztime $(FUZZTIME) ./component
+	$(GO) test -run XXX -fuzz '^FuzzAPIKeyCheck$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./i18n
+	$(GO) test -run XXX -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./i18n
 
 # bench is the end-to-end benchmark of issue 5 (not part of make test): a
 # throwaway Prosody, the http-auth binary as a separate process and Go XMPP
