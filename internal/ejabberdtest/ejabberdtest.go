@@ -36,13 +36,9 @@ package ejabberdtest
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -54,6 +50,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 	"github.com/xmpp-http-auth/http-auth/internal/xmpptest"
 )
 
@@ -133,9 +130,9 @@ type Server struct {
 	outPath  string // ejabberdctl's stdout and stderr (VM boot errors)
 
 	cmd    *exec.Cmd
-	beam   int           // PID of the Erlang VM, a child of cmd
-	stdin  *os.File      // the VM's watchdog pipe; closing it halts the VM
-	done   chan struct{} // closed when cmd has been waited for
+	beam   int             // PID of the Erlang VM, a child of cmd
+	stdin  *os.File        // the VM's watchdog pipe; closing it halts the VM
+	done   <-chan struct{} // closed when cmd has been waited for
 	paused bool
 }
 
@@ -216,31 +213,19 @@ func newServer(dir string, opts Options) (*Server, error) {
 		// the Erlang command line unquoted.
 		return nil, fmt.Errorf("ejabberdtest: folder %q: only letters, digits and / . _ + - are allowed", abs)
 	}
-	if opts.Domain == "" {
-		opts.Domain = "localhost"
-	}
-	if opts.ComponentDomain == "" {
-		opts.ComponentDomain = "auth.localhost"
-	}
-	if opts.Secret == "" {
-		opts.Secret = randomHex(16)
-	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "info"
-	}
-	if opts.LogLevel != "info" && opts.LogLevel != "debug" {
-		return nil, fmt.Errorf("ejabberdtest: LogLevel %q: want info or debug", opts.LogLevel)
+	if err := servertest.Defaults(&opts.Domain, &opts.ComponentDomain, &opts.Secret, &opts.LogLevel); err != nil {
+		return nil, fmt.Errorf("ejabberdtest: %w", err)
 	}
 	s := &Server{
 		Domain:          opts.Domain,
 		ComponentDomain: opts.ComponentDomain,
 		Secret:          opts.Secret,
 		Dir:             abs,
-		Node:            "ejabberd" + randomHex(6) + "@localhost",
+		Node:            "ejabberd" + servertest.RandomHex(6) + "@localhost",
 		opts:            opts,
 		ctl:             ctl,
 		erl:             erl,
-		cookie:          randomHex(16),
+		cookie:          servertest.RandomHex(16),
 		logPath:         filepath.Join(abs, "logs", "ejabberd.log"),
 		outPath:         filepath.Join(abs, "ejabberd.out"),
 	}
@@ -283,20 +268,15 @@ func (s *Server) setUser() error {
 // registers the users and checks that one can log in. If a port was taken
 // between the probe and ejabberd's bind, it tries again with new ports.
 func (s *Server) firstStart() error {
-	var err error
-	for attempt := 0; attempt < portAttempts; attempt++ {
-		if err = s.pickPorts(); err != nil {
+	err := servertest.RetryOnPortTaken(portAttempts, func() error {
+		if err := s.pickPorts(); err != nil {
 			return err
 		}
-		if err = s.writeConfig(); err != nil {
+		if err := s.writeConfig(); err != nil {
 			return err
 		}
-		err = s.launch()
-		if err == nil || !errors.Is(err, errPortTaken) {
-			break
-		}
-		_ = s.stop()
-	}
+		return s.launch()
+	}, func() { _ = s.stop() })
 	if err != nil {
 		return err
 	}
@@ -305,8 +285,6 @@ func (s *Server) firstStart() error {
 	}
 	return s.checkLogin()
 }
-
-var errPortTaken = errors.New("port already in use")
 
 // Start starts a stopped server again on the same ports, with the same data
 // (users included). In a test it fails the test on error; from StartDemo it
@@ -402,13 +380,7 @@ func (s *Server) Component() (addr, domain, secret string) {
 // LogTail returns the last lines of ejabberd's log and console output, for
 // failure messages.
 func (s *Server) LogTail() string {
-	var b strings.Builder
-	b.WriteString(tail(s.logPath, 40))
-	if out := tail(s.outPath, 20); strings.TrimSpace(out) != "" {
-		b.WriteString("--- ejabberdctl stdout/stderr ---\n")
-		b.WriteString(out)
-	}
-	return b.String()
+	return servertest.LogTail(s.logPath, s.outPath, "ejabberdctl")
 }
 
 func (s *Server) check(err error) error {
@@ -419,17 +391,7 @@ func (s *Server) check(err error) error {
 	return err
 }
 
-func (s *Server) running() bool {
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) running() bool { return servertest.Running(s.done) }
 
 func (s *Server) signal(sig syscall.Signal, paused bool) error {
 	if !s.running() {
@@ -493,28 +455,24 @@ func (s *Server) stop() error {
 		_ = syscall.Kill(s.beam, syscall.SIGCONT)
 		s.paused = false
 	}
-	if err == nil && s.wait(gracefulStopWait) {
+	if err == nil && servertest.WaitExit(s.done, gracefulStopWait) {
 		return nil
 	}
-	_ = syscall.Kill(s.beam, syscall.SIGTERM)
-	if s.wait(stopTimeout) {
+	if !servertest.Terminate(s.signalVM, s.done, false, stopTimeout) {
 		return nil
 	}
-	_ = syscall.Kill(s.beam, syscall.SIGKILL)
-	<-s.done
 	return fmt.Errorf("ejabberdtest: ejabberd ignored SIGTERM for %v and was killed\n%s", stopTimeout, s.LogTail())
 }
 
-// wait waits up to d for the process to end.
-func (s *Server) wait(d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-s.done:
-		return true
-	case <-timer.C:
-		return false
+// signalVM sends sig to the Erlang VM.
+// signalVM signals the Erlang VM. Before its PID is known there is
+// nothing to signal: kill(0, ...) would hit this whole process group, the
+// test binary included.
+func (s *Server) signalVM(sig syscall.Signal) error {
+	if s.beam <= 0 {
+		return errors.New("ejabberdtest: the Erlang VM's PID is not known")
 	}
+	return syscall.Kill(s.beam, sig)
 }
 
 // env is the environment of ejabberdctl and erl: only what they need, so
@@ -553,7 +511,7 @@ func (s *Server) launch() error {
 		return fmt.Errorf("ejabberdtest: %w", err)
 	}
 	defer stdinR.Close() // likewise
-	logStart := fileSize(s.logPath)
+	logStart := servertest.FileSize(s.logPath)
 
 	// foreground-quiet is foreground with only critical messages on the
 	// console: the log file has the rest.
@@ -580,13 +538,8 @@ func (s *Server) launch() error {
 		_ = s.stdin.Close()
 	}
 	s.cmd, s.stdin, s.beam, s.paused = cmd, stdinW, 0, false
-	done := make(chan struct{})
+	done := servertest.Watch(cmd, func() { _ = stdinW.Close() })
 	s.done = done
-	go func() {
-		_ = cmd.Wait()
-		_ = stdinW.Close()
-		close(done)
-	}()
 
 	// A port that accepts connections might belong to someone else (a
 	// port taken between pickPorts and ejabberd's bind): the server is up
@@ -600,16 +553,15 @@ func (s *Server) launch() error {
 		if s.beam == 0 {
 			s.beam = childBeam(cmd.Process.Pid)
 		}
-		log := readFrom(s.logPath, logStart)
-		if s.beam != 0 && bytes.Contains(log, want[0]) && bytes.Contains(log, want[1]) &&
-			canDial(s.C2SAddr) && canDial(s.ComponentAddr) {
+		log := servertest.ReadFrom(s.logPath, logStart)
+		if s.beam != 0 && servertest.Listening(log, want, s.C2SAddr, s.ComponentAddr) {
 			return nil
 		}
 		select {
 		case <-done:
 			err := fmt.Errorf("ejabberdtest: ejabberd exited during start (%v)\n%s", cmd.ProcessState, s.LogTail())
-			if portTaken(log, readFrom(s.outPath, 0)) {
-				err = fmt.Errorf("%w: %w", errPortTaken, err)
+			if portTaken(log, servertest.ReadFrom(s.outPath, 0)) {
+				err = fmt.Errorf("%w: %w", servertest.ErrPortTaken, err)
 			}
 			return err
 		default:
@@ -662,41 +614,12 @@ func childBeam(pid int) int {
 	return 0
 }
 
-func canDial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	_ = c.Close()
-	return true
-}
-
-func port(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
 func (s *Server) pickPorts() error {
-	var ports [3]int
-	var ls [3]net.Listener
-	// Hold the listeners at once so the ports differ.
-	for i := range ls {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			for _, o := range ls[:i] {
-				_ = o.Close()
-			}
-			return fmt.Errorf("ejabberdtest: free port: %w", err)
-		}
-		ls[i] = l
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	addrs, err := servertest.FreeAddrs(3)
+	if err != nil {
+		return fmt.Errorf("ejabberdtest: %w", err)
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	s.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
-	s.distAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
+	s.C2SAddr, s.ComponentAddr, s.distAddr = addrs[0], addrs[1], addrs[2]
 	return nil
 }
 
@@ -718,7 +641,7 @@ EJABBERD_CONFIG_PATH=%s
 EJABBERD_PID_PATH=%s
 EJABBERD_BYPASS_WARNINGS=true
 ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -setcookie %s -kernel inet_dist_use_interface {127,0,0,1}"
-`, s.Node, port(s.distAddr), filepath.Join(s.Dir, "spool"), filepath.Join(s.Dir, "logs"),
+`, s.Node, servertest.Port(s.distAddr), filepath.Join(s.Dir, "spool"), filepath.Join(s.Dir, "logs"),
 		filepath.Join(s.Dir, "ejabberd.yml"), filepath.Join(s.Dir, "ejabberd.pid"), s.cookie)
 
 	// YAML is a superset of JSON: JSON strings are safe YAML scalars.
@@ -777,7 +700,7 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_roster: {}
-`, q(s.Domain), s.opts.LogLevel, port(s.C2SAddr), port(s.ComponentAddr), components.String())
+`, q(s.Domain), s.opts.LogLevel, servertest.Port(s.C2SAddr), servertest.Port(s.ComponentAddr), components.String())
 
 	// Erlang's resolver: localhost (the node's host) from here, not DNS.
 	inetrc := "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n"
@@ -853,10 +776,10 @@ func (s *Server) registerUsers(users map[string]string) error {
 	}
 	slices.Sort(names)
 	args := []string{
-		"-sname", "ejabberdtest" + randomHex(6) + "@localhost", "-hidden", "-noinput",
+		"-sname", "ejabberdtest" + servertest.RandomHex(6) + "@localhost", "-hidden", "-noinput",
 		"-setcookie", s.cookie,
 		"-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-		"-erl_epmd_port", port(s.distAddr), "-start_epmd", "false", "-dist_listen", "false",
+		"-erl_epmd_port", servertest.Port(s.distAddr), "-start_epmd", "false", "-dist_listen", "false",
 		"-eval", registerScript,
 		"-extra", s.Node, s.Domain,
 	}
@@ -931,52 +854,4 @@ func shellSafe(v string) bool {
 		}
 	}
 	return true
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand doc)
-	return hex.EncodeToString(b)
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-func readFrom(path string, off int64) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.NewSectionReader(f, off, 1<<30))
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%s: %v)\n", filepath.Base(path), err)
-	}
-	b = bytes.TrimRight(b, "\n")
-	for i, n := len(b)-1, 0; i >= 0; i-- {
-		if b[i] == '\n' {
-			n++
-			if n == lines {
-				b = b[i+1:]
-				break
-			}
-		}
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	return string(b) + "\n"
 }

@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/internal/ejabberdtest"
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 	"github.com/xmpp-http-auth/http-auth/internal/xmpptest"
 )
 
@@ -28,51 +28,7 @@ func start(t *testing.T) *ejabberdtest.Server {
 
 func login(t *testing.T, s *ejabberdtest.Server, user, resource string) *xmpptest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := xmpptest.Dial(ctx, s.C2SAddr, user+"@"+s.Domain, users[user], resource)
-	if err != nil {
-		t.Fatalf("login %s: %v\n%s", user, err, s.LogTail())
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func component(t *testing.T, s *ejabberdtest.Server) *xmpptest.Client {
-	t.Helper()
-	comp, err := xmpptest.DialComponent(waitCtx(t), s.ComponentAddr, s.ComponentDomain, s.Secret)
-	if err != nil {
-		t.Fatalf("component: %v\n%s", err, s.LogTail())
-	}
-	t.Cleanup(func() { _ = comp.Close() })
-	return comp
-}
-
-func waitCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// next waits for the next stanza that is not a presence.
-func next(t *testing.T, c *xmpptest.Client) xmpptest.Stanza {
-	t.Helper()
-	st, err := c.NextMatch(waitCtx(t), func(s xmpptest.Stanza) bool { return s.Name != "presence" })
-	if err != nil {
-		t.Fatalf("%s: %v", c.JID(), err)
-	}
-	return st
-}
-
-// nextID waits for the stanza with the given id.
-func nextID(t *testing.T, c *xmpptest.Client, id string) xmpptest.Stanza {
-	t.Helper()
-	st, err := c.NextMatch(waitCtx(t), func(s xmpptest.Stanza) bool { return s.ID == id })
-	if err != nil {
-		t.Fatalf("%s waiting for id %q: %v", c.JID(), id, err)
-	}
-	return st
+	return servertest.Login(t, s, user, users[user], resource)
 }
 
 func TestClients(t *testing.T) {
@@ -86,23 +42,16 @@ func TestClients(t *testing.T) {
 	const url = "https://example.org/a?x=1&y='2'<\"3\">"
 
 	t.Run("chat message", func(t *testing.T) {
-		body := "hello & <welcome> 'bob' \"é\"\n"
-		if err := alice.SendMessage(bob.Bare(), body); err != nil {
-			t.Fatal(err)
-		}
-		st := next(t, bob)
-		if st.Name != "message" || st.Type != "chat" || st.Body() != body || st.From != alice.JID() {
-			t.Errorf("bob got %s, want a chat message from %s with body %q", st.Raw, alice.JID(), body)
-		}
+		servertest.CheckChat(t, alice, bob.Bare(), bob, "hello & <welcome> 'bob' \"é\"\n")
 	})
 
 	t.Run("component iq confirm approved", func(t *testing.T) {
-		comp := component(t, s)
+		comp := servertest.DialComponent(t, s)
 		id, err := comp.SendConfirmIQ(bob.JID(), "CODE-1", "GET", url)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := next(t, bob)
+		req := servertest.Next(t, bob)
 		if req.Name != "iq" || req.Type != "get" || req.ID != id || req.From != s.ComponentDomain || !req.HasConfirm() ||
 			req.ConfirmID() != "CODE-1" || req.Method() != "GET" || req.URL() != url {
 			t.Fatalf("bob got %s", req.Raw)
@@ -111,7 +60,7 @@ func TestClients(t *testing.T) {
 		if err := bob.ApproveIQ(req); err != nil {
 			t.Fatal(err)
 		}
-		res := nextID(t, comp, id)
+		res := servertest.NextID(t, comp, id)
 		if res.Name != "iq" || res.Type != "result" || res.From != bob.JID() || res.To != s.ComponentDomain {
 			t.Errorf("component got %s, want an iq result from %s", res.Raw, bob.JID())
 		}
@@ -119,27 +68,15 @@ func TestClients(t *testing.T) {
 	})
 
 	t.Run("component iq confirm denied", func(t *testing.T) {
-		comp := component(t, s)
-		id, err := comp.SendConfirmIQ(bob.JID(), "CODE-2", "POST", url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bob.DenyIQ(next(t, bob)); err != nil {
-			t.Fatal(err)
-		}
-		res := nextID(t, comp, id)
-		if res.Type != "error" || res.ErrorCondition() != "not-authorized" || res.ConfirmID() != "CODE-2" {
-			t.Errorf("component got %s, want a not-authorized error echoing the confirm", res.Raw)
-		}
-		t.Logf("denial as delivered to the component: %s", res.Raw)
+		servertest.CheckIQDenied(t, servertest.DialComponent(t, s), bob, "CODE-2", "POST", url)
 	})
 
 	t.Run("component message confirm approved", func(t *testing.T) {
-		comp := component(t, s)
+		comp := servertest.DialComponent(t, s)
 		if err := comp.SendConfirmMessage(bob.Bare(), "CODE-3", "GET", url, "normal"); err != nil {
 			t.Fatal(err)
 		}
-		req := next(t, bob)
+		req := servertest.Next(t, bob)
 		if req.Name != "message" || req.ConfirmID() != "CODE-3" || req.URL() != url || req.From != s.ComponentDomain {
 			t.Fatalf("bob got %s", req.Raw)
 		}
@@ -151,22 +88,14 @@ func TestClients(t *testing.T) {
 		if req.Type != "" {
 			t.Errorf("ejabberd now keeps type='normal': %s", req.Raw)
 		}
-		res := next(t, comp)
+		res := servertest.Next(t, comp)
 		if res.Name != "message" || res.ConfirmID() != "CODE-3" || res.IsError() || res.From != bob.JID() {
 			t.Errorf("component got %s", res.Raw)
 		}
 		t.Logf("message approval as delivered to the component: %s", res.Raw)
 	})
 
-	t.Run("ping server", func(t *testing.T) {
-		id, err := alice.SendPing(s.Domain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res := nextID(t, alice, id); res.Type != "result" {
-			t.Errorf("ping answer %s", res.Raw)
-		}
-	})
+	t.Run("ping server", func(t *testing.T) { servertest.CheckPing(t, alice, s.Domain) })
 }
 
 // TestBounces records what ejabberd sends back, to a component and to a
@@ -177,24 +106,13 @@ func TestBounces(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	alice := login(t, s, "alice", "laptop")
-	comp := component(t, s)
+	comp := servertest.DialComponent(t, s)
 
 	// carol is registered and offline; nobody does not exist.
 	for _, sender := range []*xmpptest.Client{comp, alice} {
 		for _, to := range []string{"carol@localhost", "nobody@localhost"} {
 			t.Run(sender.JID()+" message to "+to, func(t *testing.T) {
-				id := sender.NewID()
-				err := sender.SendRaw(`<message type='normal' id='` + id + `' from='` + sender.JID() + `' to='` + to + `'>` +
-					`<thread>T1</thread><body>code X</body>` +
-					`<confirm xmlns='http://jabber.org/protocol/http-auth' id='X' method='GET' url='https://example.org/'/></message>`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := nextID(t, sender, id)
-				t.Logf("bounce: %s", b.Raw)
-				if b.Name != "message" || b.Type != "error" || b.ErrorCondition() != "service-unavailable" || b.From != to {
-					t.Errorf("want a service-unavailable message error from %s", to)
-				}
+				b := servertest.BounceMessage(t, sender, to)
 				// SPEC 3: ejabberd bounces a copy of our message.
 				if !b.HasConfirm() || b.ConfirmID() != "X" || b.Thread() != "T1" || b.Body() != "code X" {
 					t.Errorf("ejabberd's bounce no longer carries the thread, body and confirm: update SPEC.md and TESTING.md")
@@ -202,16 +120,7 @@ func TestBounces(t *testing.T) {
 			})
 			full := to + "/res"
 			t.Run(sender.JID()+" iq to "+full, func(t *testing.T) {
-				id, err := sender.SendConfirmIQ(full, "Y", "GET", "https://example.org/")
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := nextID(t, sender, id)
-				t.Logf("bounce: %s", b.Raw)
-				if b.Name != "iq" || b.Type != "error" || b.ErrorCondition() != "service-unavailable" || b.From != full {
-					t.Errorf("want a service-unavailable iq error from %s", full)
-				}
-				if !b.HasConfirm() || b.ConfirmID() != "Y" {
+				if b := servertest.BounceIQ(t, sender, full); !b.HasConfirm() || b.ConfirmID() != "Y" {
 					t.Errorf("ejabberd's iq bounce no longer carries the confirm")
 				}
 			})
@@ -224,7 +133,7 @@ func TestBounces(t *testing.T) {
 				}
 				// RFC 6121 8.5.3.2.1: a message to an unavailable
 				// resource is treated as if sent to the bare JID.
-				b := nextID(t, sender, id)
+				b := servertest.NextID(t, sender, id)
 				t.Logf("bounce: %s", b.Raw)
 				if b.Type != "error" || b.ErrorCondition() != "service-unavailable" {
 					t.Errorf("want a service-unavailable message error")
@@ -253,7 +162,7 @@ func TestComponentFrom(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			comp := component(t, s)
+			comp := servertest.DialComponent(t, s)
 			id := comp.NewID()
 			from := ""
 			if tc.from != "" {
@@ -263,7 +172,7 @@ func TestComponentFrom(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.delivered {
-				got, err := bob.NextMatch(waitCtx(t), func(st xmpptest.Stanza) bool { return st.ID == id })
+				got, err := bob.NextMatch(servertest.WaitCtx(t), func(st xmpptest.Stanza) bool { return st.ID == id })
 				if err != nil || got.From != tc.from {
 					t.Errorf("bob: %v %s, want the message from %s", err, got.Raw, tc.from)
 				}
@@ -272,7 +181,7 @@ func TestComponentFrom(t *testing.T) {
 			// The component's stream dies with a stream error.
 			select {
 			case <-comp.Done():
-			case <-waitCtx(t).Done():
+			case <-servertest.WaitCtx(t).Done():
 				t.Fatal("the component stream is still up")
 			}
 			var se *xmpptest.StreamError
@@ -299,7 +208,7 @@ func TestTwoComponentConnections(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	bob := login(t, s, "bob", "phone")
-	first, second := component(t, s), component(t, s)
+	first, second := servertest.DialComponent(t, s), servertest.DialComponent(t, s)
 	const n = 40
 	for i := range n {
 		if err := bob.SendMessage(s.ComponentDomain, "m"+strconv.Itoa(i)); err != nil {
@@ -329,7 +238,7 @@ func TestTwoComponentConnections(t *testing.T) {
 	if err := bob.SendMessage(s.ComponentDomain, "after"); err != nil {
 		t.Fatal(err)
 	}
-	if st := next(t, second); st.Body() != "after" {
+	if st := servertest.Next(t, second); st.Body() != "after" {
 		t.Errorf("second connection got %s", st.Raw)
 	}
 }
@@ -373,115 +282,33 @@ func TestRestart(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	alice := login(t, s, "alice", "laptop")
-	comp := component(t, s)
-
-	t0 := time.Now()
-	s.Stop()
-	t.Logf("stopped in %v with a client and a component connected", time.Since(t0).Round(time.Millisecond))
-	for _, c := range []*xmpptest.Client{alice, comp} {
-		select {
-		case <-c.Done():
-			t.Logf("%s after Stop: %v", c.JID(), c.Err())
-			if err := c.Close(); err != nil {
-				t.Errorf("Close after the server ended the stream: %v", err)
-			}
-		case <-waitCtx(t).Done():
-			t.Fatalf("%s: stream still up after Stop", c.JID())
-		}
-	}
-	if s.PID() != 0 {
-		t.Error("PID() != 0 after Stop")
-	}
+	servertest.StopEndsStreams(t, s, alice, servertest.DialComponent(t, s))
 	if err := ejabberdtest.RegisterWhileStopped(s); err == nil {
 		t.Error("Register on a stopped server succeeded")
 	}
-	c2s, compAddr := s.C2SAddr, s.ComponentAddr
-
-	t0 = time.Now()
-	s.Start()
-	t.Logf("restarted in %v", time.Since(t0).Round(time.Millisecond))
-	if s.C2SAddr != c2s || s.ComponentAddr != compAddr {
-		t.Errorf("restart moved ports: %s %s -> %s %s", c2s, compAddr, s.C2SAddr, s.ComponentAddr)
-	}
+	servertest.RestartKeepsPorts(t, s)
 	alice = login(t, s, "alice", "laptop")
 	bob := login(t, s, "bob", "phone")
-	if err := alice.SendMessage(bob.JID(), "after restart"); err != nil {
-		t.Fatal(err)
-	}
-	if st := next(t, bob); st.Body() != "after restart" {
-		t.Errorf("bob got %s", st.Raw)
-	}
+	servertest.CheckChat(t, alice, bob.JID(), bob, "after restart")
 
-	t0 = time.Now()
-	s.Register("dave", "dave-pw")
-	t.Logf("registered a user in %v", time.Since(t0).Round(time.Millisecond))
-	ctx := waitCtx(t)
-	dave, err := xmpptest.Dial(ctx, s.C2SAddr, "dave@localhost", "dave-pw", "")
-	if err != nil {
-		t.Fatalf("user registered while running cannot log in: %v", err)
-	}
-	t.Logf("server-chosen resource: %s", dave.JID())
-	_ = dave.Close()
-	if _, err := xmpptest.Dial(ctx, s.C2SAddr, "dave@localhost", "wrong", ""); err == nil || !strings.Contains(err.Error(), "not-authorized") {
-		t.Errorf("wrong password: err = %v, want not-authorized", err)
-	}
+	servertest.CheckRegister(t, s, "dave", "dave-pw")
 	s.Register("dave", "new-pw")
-	if dave, err = xmpptest.Dial(ctx, s.C2SAddr, "dave@localhost", "new-pw", ""); err != nil {
+	if dave, err := xmpptest.Dial(servertest.WaitCtx(t), s.C2SAddr, "dave@localhost", "new-pw", ""); err != nil {
 		t.Errorf("password reset: %v", err)
 	} else {
 		_ = dave.Close()
 	}
 
-	s.Kill()
-	select {
-	case <-bob.Done():
-		t.Logf("bob after Kill: %v", bob.Err())
-	case <-ctx.Done():
-		t.Fatal("stream still up after Kill")
-	}
+	servertest.KillEndsStream(t, s, bob)
 	s.Start()
 	bob = login(t, s, "bob", "phone")
-	comp = component(t, s)
-	if err := comp.SendMessage(bob.JID(), "from the component"); err != nil {
-		t.Fatal(err)
-	}
-	if st := next(t, bob); st.From != s.ComponentDomain || st.Body() != "from the component" {
-		t.Errorf("bob got %s", st.Raw)
-	}
+	servertest.CheckChat(t, servertest.DialComponent(t, s), bob.JID(), bob, "from the component")
 }
 
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	alice := login(t, s, "alice", "laptop")
-
-	s.Pause()
-	id, err := alice.SendPing(s.Domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Asserting silence needs some wait; 200 ms is plenty on loopback.
-	quiet, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if st, err := alice.NextMatch(quiet, func(s xmpptest.Stanza) bool { return s.ID == id }); err == nil {
-		t.Fatalf("paused server answered: %s", st.Raw)
-	}
-	if _, err := xmpptest.Dial(quiet, s.C2SAddr, "bob@localhost", users["bob"], ""); err == nil {
-		t.Fatal("logged in to a paused server")
-	} else if !errors.Is(err, context.DeadlineExceeded) {
-		t.Logf("login to a paused server: %v", err)
-	}
-
-	s.Resume()
-	if res := nextID(t, alice, id); res.Type != "result" {
-		t.Errorf("ping answer after resume: %s", res.Raw)
-	}
-
-	// Stop works on a paused server too.
-	s.Pause()
-	t0 := time.Now()
-	s.Stop()
-	t.Logf("stopped a paused server in %v", time.Since(t0).Round(time.Millisecond))
+	servertest.CheckPauseResume(t, s, login(t, s, "alice", "laptop"), "bob", users["bob"])
 }
 
 func TestStartDemo(t *testing.T) {
@@ -501,7 +328,7 @@ func TestStartDemo(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	ctx := waitCtx(t)
+	ctx := servertest.WaitCtx(t)
 	eve, err := xmpptest.Dial(ctx, s.C2SAddr, "eve@example.test", "eve-pw", "x")
 	if err != nil {
 		t.Fatal(err)

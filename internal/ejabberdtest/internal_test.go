@@ -8,62 +8,47 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
-// A listener port taken between pickPorts and ejabberd's bind must be
-// reported as errPortTaken, quickly, so that firstStart can pick others.
+// A port taken between pickPorts and ejabberd's bind, a listener's or the
+// Erlang distribution's, must be reported as ErrPortTaken, quickly, so that
+// firstStart can pick others.
 func TestLaunchDetectsTakenPort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	for _, tc := range []struct {
+		name string
+		take func(s *Server, addr string)
+	}{
+		{"component", func(s *Server, addr string) { s.ComponentAddr = addr }},
+		{"distribution", func(s *Server, addr string) { s.distAddr = addr }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
 
-	s, err := newServer(ReachableTempDir(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.stop() }()
-	if err := s.pickPorts(); err != nil {
-		t.Fatal(err)
-	}
-	s.ComponentAddr = l.Addr().String()
-	if err := s.writeConfig(); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	err = s.launch()
-	t.Logf("after %v: %v", time.Since(t0).Round(time.Millisecond), err)
-	if !errors.Is(err, errPortTaken) {
-		t.Fatalf("launch = %v, want errPortTaken", err)
-	}
-}
-
-// Likewise for the Erlang distribution port.
-func TestLaunchDetectsTakenDistPort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-
-	s, err := newServer(ReachableTempDir(t), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.stop() }()
-	if err := s.pickPorts(); err != nil {
-		t.Fatal(err)
-	}
-	s.distAddr = l.Addr().String()
-	if err := s.writeConfig(); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	err = s.launch()
-	t.Logf("after %v: %v", time.Since(t0).Round(time.Millisecond), err)
-	if !errors.Is(err, errPortTaken) {
-		t.Fatalf("launch = %v, want errPortTaken", err)
+			s, err := newServer(ReachableTempDir(t), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = s.stop() }()
+			if err := s.pickPorts(); err != nil {
+				t.Fatal(err)
+			}
+			tc.take(s, l.Addr().String())
+			if err := s.writeConfig(); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			err = s.launch()
+			t.Logf("after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+			if !errors.Is(err, servertest.ErrPortTaken) {
+				t.Fatalf("launch = %v, want ErrPortTaken", err)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/xmpp-http-auth/http-auth/internal/prosodytest"
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 	"github.com/xmpp-http-auth/http-auth/internal/xmpptest"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestExtraComponents(t *testing.T) {
 	t.Parallel()
 	s := prosodytest.Start(t, prosodytest.Options{Users: users, ExtraComponents: []string{"bench.localhost"}})
-	ctx := waitCtx(t)
+	ctx := servertest.WaitCtx(t)
 	gw, err := xmpptest.DialComponent(ctx, s.ComponentAddr, s.ComponentDomain, s.Secret)
 	if err != nil {
 		t.Fatal(err)
@@ -31,14 +32,14 @@ func TestExtraComponents(t *testing.T) {
 	if err := extra.SendConfirmIQWithID(bob.JID(), id, "CODE-X", "GET", "https://example.org/"); err != nil {
 		t.Fatal(err)
 	}
-	req := next(t, bob)
+	req := servertest.Next(t, bob)
 	if req.Name != "iq" || req.ID != id || req.From != "bench.localhost" || req.ConfirmID() != "CODE-X" {
 		t.Fatalf("bob got %s", req.Raw)
 	}
 	if err := bob.ApproveIQ(req); err != nil {
 		t.Fatal(err)
 	}
-	res := nextID(t, extra, id)
+	res := servertest.NextID(t, extra, id)
 	if res.Type != "result" || res.From != bob.JID() {
 		t.Errorf("the extra component got %s, want an iq result from %s", res.Raw, bob.JID())
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
 // Prosody keeps running when a port is taken; launch must notice from the
@@ -29,8 +31,8 @@ func TestLaunchDetectsTakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = s.launch()
-	if !errors.Is(err, errPortTaken) {
-		t.Fatalf("launch = %v, want errPortTaken", err)
+	if !errors.Is(err, servertest.ErrPortTaken) {
+		t.Fatalf("launch = %v, want ErrPortTaken", err)
 	}
 }
 

@@ -19,22 +19,20 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
 // Timeouts for starting and stopping the server.
@@ -106,7 +104,7 @@ type Server struct {
 	outPath string // Prosody's stdout and stderr (startup errors)
 
 	cmd    *exec.Cmd
-	done   chan struct{} // closed when cmd has been waited for
+	done   <-chan struct{} // closed when cmd has been waited for
 	paused bool
 }
 
@@ -163,20 +161,8 @@ func newServer(dir string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prosodytest: %w", err)
 	}
-	if opts.Domain == "" {
-		opts.Domain = "localhost"
-	}
-	if opts.ComponentDomain == "" {
-		opts.ComponentDomain = "auth.localhost"
-	}
-	if opts.Secret == "" {
-		opts.Secret = randomHex(16)
-	}
-	if opts.LogLevel == "" {
-		opts.LogLevel = "info"
-	}
-	if opts.LogLevel != "info" && opts.LogLevel != "debug" {
-		return nil, fmt.Errorf("prosodytest: LogLevel %q: want info or debug", opts.LogLevel)
+	if err := servertest.Defaults(&opts.Domain, &opts.ComponentDomain, &opts.Secret, &opts.LogLevel); err != nil {
+		return nil, fmt.Errorf("prosodytest: %w", err)
 	}
 	s := &Server{
 		Domain:          opts.Domain,
@@ -206,7 +192,7 @@ func newServer(dir string, opts Options) (*Server, error) {
 func (s *Server) writeCertificate() error {
 	s.CertFile = filepath.Join(s.Dir, "certs", s.Domain+".crt")
 	keyFile := filepath.Join(s.Dir, "certs", s.Domain+".key")
-	if fileSize(s.CertFile) > 0 && fileSize(keyFile) > 0 {
+	if servertest.FileSize(s.CertFile) > 0 && servertest.FileSize(keyFile) > 0 {
 		return nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -249,29 +235,22 @@ func (s *Server) writeCertificate() error {
 // while the users are being registered. If a port was taken between the probe
 // and Prosody's bind, it tries again with new ports.
 func (s *Server) firstStart() error {
-	var err error
-	for attempt := 0; attempt < portAttempts; attempt++ {
-		if err = s.pickPorts(); err != nil {
+	return servertest.RetryOnPortTaken(portAttempts, func() error {
+		if err := s.pickPorts(); err != nil {
 			return err
 		}
-		if err = s.writeConfig(); err != nil {
+		if err := s.writeConfig(); err != nil {
 			return err
 		}
 		regErr := make(chan error, 1)
 		go func() { regErr <- s.registerUsers(s.opts.Users) }()
-		err = s.launch()
+		err := s.launch()
 		if rerr := <-regErr; rerr != nil && err == nil {
 			return rerr
 		}
-		if err == nil || !errors.Is(err, errPortTaken) {
-			return err
-		}
-		_ = s.stop()
-	}
-	return err
+		return err
+	}, func() { _ = s.stop() })
 }
-
-var errPortTaken = errors.New("port already in use")
 
 // Start starts a stopped server again on the same ports, with the same data.
 // In a test it fails the test on error; from StartDemo it returns the error.
@@ -356,13 +335,7 @@ func (s *Server) Component() (addr, domain, secret string) {
 // LogTail returns the last lines of Prosody's log and console output, for
 // failure messages.
 func (s *Server) LogTail() string {
-	var b strings.Builder
-	b.WriteString(tail(s.logPath, 40))
-	if out := tail(s.outPath, 20); strings.TrimSpace(out) != "" {
-		b.WriteString("--- prosody stdout/stderr ---\n")
-		b.WriteString(out)
-	}
-	return b.String()
+	return servertest.LogTail(s.logPath, s.outPath, "prosody")
 }
 
 func (s *Server) check(err error) error {
@@ -373,17 +346,7 @@ func (s *Server) check(err error) error {
 	return err
 }
 
-func (s *Server) running() bool {
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Server) running() bool { return servertest.Running(s.done) }
 
 func (s *Server) signal(sig syscall.Signal, paused bool) error {
 	if !s.running() {
@@ -401,21 +364,11 @@ func (s *Server) stop() error {
 		return nil
 	}
 	p := s.cmd.Process
-	_ = p.Signal(syscall.SIGTERM)
-	if s.paused {
-		// A stopped process only acts on SIGTERM once it runs again.
-		_ = p.Signal(syscall.SIGCONT)
-		s.paused = false
-	}
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-s.done:
+	killed := servertest.Terminate(func(sig syscall.Signal) error { return p.Signal(sig) }, s.done, s.paused, stopTimeout)
+	s.paused = false
+	if !killed {
 		return nil
-	case <-timer.C:
 	}
-	_ = p.Signal(syscall.SIGKILL)
-	<-s.done
 	return fmt.Errorf("prosodytest: Prosody ignored SIGTERM for %v and was killed\n%s", stopTimeout, s.LogTail())
 }
 
@@ -429,7 +382,7 @@ func (s *Server) launch() error {
 		return fmt.Errorf("prosodytest: %w", err)
 	}
 	defer out.Close() // the child has its own copy
-	logStart := fileSize(s.logPath)
+	logStart := servertest.FileSize(s.logPath)
 
 	cmd := exec.Command("prosody", "-F", "--config", s.cfgPath)
 	cmd.Dir = s.Dir
@@ -447,29 +400,24 @@ func (s *Server) launch() error {
 	}
 	s.cmd = cmd
 	s.paused = false
-	done := make(chan struct{})
+	done := servertest.Watch(cmd, nil)
 	s.done = done
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 
 	// A port that accepts connections might belong to someone else (a
 	// port taken between pickPorts and Prosody's bind): the server is up
 	// when its log says it listens on both ports, and they accept.
 	deadline := time.Now().Add(startTimeout)
 	want := [][]byte{
-		fmt.Appendf(nil, "Activated service 'c2s' on [127.0.0.1]:%s\n", port(s.C2SAddr)),
-		fmt.Appendf(nil, "Activated service 'component' on [127.0.0.1]:%s\n", port(s.ComponentAddr)),
+		fmt.Appendf(nil, "Activated service 'c2s' on [127.0.0.1]:%s\n", servertest.Port(s.C2SAddr)),
+		fmt.Appendf(nil, "Activated service 'component' on [127.0.0.1]:%s\n", servertest.Port(s.ComponentAddr)),
 	}
 	for {
-		log := readFrom(s.logPath, logStart)
+		log := servertest.ReadFrom(s.logPath, logStart)
 		if bytes.Contains(log, []byte("Failed to open server port")) {
 			// Prosody keeps running when it cannot bind a port.
-			return fmt.Errorf("prosodytest: %w\n%s", errPortTaken, s.LogTail())
+			return fmt.Errorf("prosodytest: %w\n%s", servertest.ErrPortTaken, s.LogTail())
 		}
-		if bytes.Contains(log, want[0]) && bytes.Contains(log, want[1]) &&
-			canDial(s.C2SAddr) && canDial(s.ComponentAddr) {
+		if servertest.Listening(log, want, s.C2SAddr, s.ComponentAddr) {
 			return nil
 		}
 		select {
@@ -484,45 +432,17 @@ func (s *Server) launch() error {
 	}
 }
 
-func port(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
-func canDial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	_ = c.Close()
-	return true
-}
-
 func (s *Server) pickPorts() error {
-	var ports [2]int
-	var ls [2]net.Listener
-	// Hold both listeners at once so the two ports differ.
-	for i := range ls {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			for _, o := range ls[:i] {
-				_ = o.Close()
-			}
-			return fmt.Errorf("prosodytest: free port: %w", err)
-		}
-		ls[i] = l
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+	addrs, err := servertest.FreeAddrs(2)
+	if err != nil {
+		return fmt.Errorf("prosodytest: %w", err)
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	s.C2SAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-	s.ComponentAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+	s.C2SAddr, s.ComponentAddr = addrs[0], addrs[1]
 	return nil
 }
 
 func (s *Server) writeConfig() error {
-	c2sPort, compPort := port(s.C2SAddr), port(s.ComponentAddr)
+	c2sPort, compPort := servertest.Port(s.C2SAddr), servertest.Port(s.ComponentAddr)
 	var b strings.Builder
 	// Lua long strings would be nicer, but %q of Go matches Lua's quoted
 	// string syntax for the plain ASCII values used here; reject the rest.
@@ -603,52 +523,4 @@ func (s *Server) registerUsers(users map[string]string) error {
 		all = append(all, err)
 	}
 	return errors.Join(all...)
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand doc)
-	return hex.EncodeToString(b)
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-func readFrom(path string, off int64) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.NewSectionReader(f, off, 1<<30))
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(%s: %v)\n", filepath.Base(path), err)
-	}
-	b = bytes.TrimRight(b, "\n")
-	for i, n := len(b)-1, 0; i >= 0; i-- {
-		if b[i] == '\n' {
-			n++
-			if n == lines {
-				b = b[i+1:]
-				break
-			}
-		}
-	}
-	if len(b) == 0 {
-		return ""
-	}
-	return string(b) + "\n"
 }

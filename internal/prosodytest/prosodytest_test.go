@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/internal/prosodytest"
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 	"github.com/xmpp-http-auth/http-auth/internal/xmpptest"
 )
 
@@ -31,41 +31,7 @@ func start(t *testing.T) *prosodytest.Server {
 
 func login(t *testing.T, s *prosodytest.Server, user, resource string) *xmpptest.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := xmpptest.Dial(ctx, s.C2SAddr, user+"@"+s.Domain, users[user], resource)
-	if err != nil {
-		t.Fatalf("login %s: %v\n%s", user, err, s.LogTail())
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-func waitCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// next waits for the next stanza that is not a presence.
-func next(t *testing.T, c *xmpptest.Client) xmpptest.Stanza {
-	t.Helper()
-	st, err := c.NextMatch(waitCtx(t), func(s xmpptest.Stanza) bool { return s.Name != "presence" })
-	if err != nil {
-		t.Fatalf("%s: %v", c.JID(), err)
-	}
-	return st
-}
-
-// nextID waits for the stanza with the given id.
-func nextID(t *testing.T, c *xmpptest.Client, id string) xmpptest.Stanza {
-	t.Helper()
-	st, err := c.NextMatch(waitCtx(t), func(s xmpptest.Stanza) bool { return s.ID == id })
-	if err != nil {
-		t.Fatalf("%s waiting for id %q: %v", c.JID(), id, err)
-	}
-	return st
+	return servertest.Login(t, s, user, users[user], resource)
 }
 
 func TestClients(t *testing.T) {
@@ -79,14 +45,7 @@ func TestClients(t *testing.T) {
 	const url = "https://example.org/a?x=1&y='2'<\"3\">"
 
 	t.Run("chat message", func(t *testing.T) {
-		body := "hello & <welcome> 'bob' \"é\"\n"
-		if err := alice.SendMessage(bob.Bare(), body); err != nil {
-			t.Fatal(err)
-		}
-		st := next(t, bob)
-		if st.Name != "message" || st.Type != "chat" || st.Body() != body || st.From != alice.JID() {
-			t.Errorf("bob got %s, want a chat message from %s with body %q", st.Raw, alice.JID(), body)
-		}
+		servertest.CheckChat(t, alice, bob.Bare(), bob, "hello & <welcome> 'bob' \"é\"\n")
 	})
 
 	t.Run("iq confirm approved", func(t *testing.T) {
@@ -94,7 +53,7 @@ func TestClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := next(t, bob)
+		req := servertest.Next(t, bob)
 		if req.Name != "iq" || req.Type != "get" || req.ID != id || !req.HasConfirm() ||
 			req.ConfirmID() != "CODE-1" || req.Method() != "GET" || req.URL() != url {
 			t.Fatalf("bob got %s", req.Raw)
@@ -102,25 +61,14 @@ func TestClients(t *testing.T) {
 		if err := bob.ApproveIQ(req); err != nil {
 			t.Fatal(err)
 		}
-		res := nextID(t, alice, id)
+		res := servertest.NextID(t, alice, id)
 		if res.Name != "iq" || res.Type != "result" || res.From != bob.JID() {
 			t.Errorf("alice got %s, want an iq result from %s", res.Raw, bob.JID())
 		}
 	})
 
 	t.Run("iq confirm denied", func(t *testing.T) {
-		id, err := alice.SendConfirmIQ(bob.JID(), "CODE-2", "POST", url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := bob.DenyIQ(next(t, bob)); err != nil {
-			t.Fatal(err)
-		}
-		res := nextID(t, alice, id)
-		if res.Type != "error" || res.ErrorCondition() != "not-authorized" || res.ConfirmID() != "CODE-2" {
-			t.Errorf("alice got %s, want a not-authorized error echoing the confirm", res.Raw)
-		}
-		t.Logf("denial as relayed: %s", res.Raw)
+		servertest.CheckIQDenied(t, alice, bob, "CODE-2", "POST", url)
 	})
 
 	t.Run("iq error condition", func(t *testing.T) {
@@ -128,10 +76,10 @@ func TestClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := bob.ErrorIQ(next(t, bob), "feature-not-implemented"); err != nil {
+		if err := bob.ErrorIQ(servertest.Next(t, bob), "feature-not-implemented"); err != nil {
 			t.Fatal(err)
 		}
-		res := nextID(t, alice, id)
+		res := servertest.NextID(t, alice, id)
 		if res.Type != "error" || res.ErrorCondition() != "feature-not-implemented" || res.ErrorType() != "cancel" {
 			t.Errorf("alice got %s", res.Raw)
 		}
@@ -144,14 +92,14 @@ func TestClients(t *testing.T) {
 		if err := alice.SendConfirmMessage(bob.Bare(), "CODE-4", "GET", url, "normal"); err != nil {
 			t.Fatal(err)
 		}
-		req := next(t, bob)
+		req := servertest.Next(t, bob)
 		if req.Name != "message" || req.ConfirmID() != "CODE-4" || req.URL() != url {
 			t.Fatalf("bob got %s", req.Raw)
 		}
 		if err := bob.ApproveMessage(req); err != nil {
 			t.Fatal(err)
 		}
-		res := next(t, alice)
+		res := servertest.Next(t, alice)
 		if res.Name != "message" || res.Type != "normal" || res.ConfirmID() != "CODE-4" || res.IsError() {
 			t.Errorf("alice got %s", res.Raw)
 		}
@@ -161,25 +109,17 @@ func TestClients(t *testing.T) {
 		if err := alice.SendConfirmMessage(bob.Bare(), "CODE-5", "GET", url, ""); err != nil {
 			t.Fatal(err)
 		}
-		req := next(t, bob)
+		req := servertest.Next(t, bob)
 		if err := bob.DenyMessage(req); err != nil {
 			t.Fatal(err)
 		}
-		res := nextID(t, alice, req.ID)
+		res := servertest.NextID(t, alice, req.ID)
 		if res.Type != "error" || res.ErrorCondition() != "not-authorized" || res.ConfirmID() != "CODE-5" {
 			t.Errorf("alice got %s", res.Raw)
 		}
 	})
 
-	t.Run("ping server", func(t *testing.T) {
-		id, err := alice.SendPing(s.Domain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res := nextID(t, alice, id); res.Type != "result" {
-			t.Errorf("ping answer %s", res.Raw)
-		}
-	})
+	t.Run("ping server", func(t *testing.T) { servertest.CheckPing(t, alice, s.Domain) })
 }
 
 // TestBounces records what Prosody sends back, to a client and to a
@@ -189,44 +129,18 @@ func TestBounces(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	alice := login(t, s, "alice", "laptop")
-	comp, err := xmpptest.DialComponent(waitCtx(t), s.ComponentAddr, s.ComponentDomain, s.Secret)
-	if err != nil {
-		t.Fatalf("component: %v\n%s", err, s.LogTail())
-	}
-	t.Cleanup(func() { _ = comp.Close() })
+	comp := servertest.DialComponent(t, s)
 
 	// carol is registered and offline; nobody does not exist.
 	for _, sender := range []*xmpptest.Client{alice, comp} {
 		for _, to := range []string{"carol@localhost", "nobody@localhost"} {
 			t.Run(sender.JID()+" message to "+to, func(t *testing.T) {
-				id := sender.NewID()
-				err := sender.SendRaw(`<message type='normal' id='` + id + `' from='` + sender.JID() + `' to='` + to + `'>` +
-					`<thread>T1</thread><body>code X</body>` +
-					`<confirm xmlns='http://jabber.org/protocol/http-auth' id='X' method='GET' url='https://example.org/'/></message>`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := nextID(t, sender, id)
-				t.Logf("bounce: %s", b.Raw)
-				if b.Name != "message" || b.Type != "error" || b.ErrorCondition() != "service-unavailable" || b.From != to {
-					t.Errorf("want a service-unavailable message error from %s", to)
-				}
-				if b.HasConfirm() || b.Thread() != "" {
+				if b := servertest.BounceMessage(t, sender, to); b.HasConfirm() || b.Thread() != "" {
 					t.Errorf("Prosody's bounce now carries the thread or the confirm: update TESTING.md")
 				}
 			})
 			full := to + "/res"
-			t.Run(sender.JID()+" iq to "+full, func(t *testing.T) {
-				id, err := sender.SendConfirmIQ(full, "Y", "GET", "https://example.org/")
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := nextID(t, sender, id)
-				t.Logf("bounce: %s", b.Raw)
-				if b.Name != "iq" || b.Type != "error" || b.ErrorCondition() != "service-unavailable" || b.From != full {
-					t.Errorf("want a service-unavailable iq error from %s", full)
-				}
-			})
+			t.Run(sender.JID()+" iq to "+full, func(t *testing.T) { servertest.BounceIQ(t, sender, full) })
 		}
 	}
 }
@@ -235,108 +149,24 @@ func TestRestart(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	alice := login(t, s, "alice", "laptop")
-	comp, err := xmpptest.DialComponent(waitCtx(t), s.ComponentAddr, s.ComponentDomain, s.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = comp.Close() })
-
-	t0 := time.Now()
-	s.Stop()
-	t.Logf("stopped in %v with a client and a component connected", time.Since(t0).Round(time.Millisecond))
-	for _, c := range []*xmpptest.Client{alice, comp} {
-		select {
-		case <-c.Done():
-			t.Logf("%s after Stop: %v", c.JID(), c.Err())
-			if err := c.Close(); err != nil {
-				t.Errorf("Close after the server ended the stream: %v", err)
-			}
-		case <-waitCtx(t).Done():
-			t.Fatalf("%s: stream still up after Stop", c.JID())
-		}
-	}
-	if s.PID() != 0 {
-		t.Error("PID() != 0 after Stop")
-	}
-	c2s, compAddr := s.C2SAddr, s.ComponentAddr
-
-	s.Start()
-	if s.C2SAddr != c2s || s.ComponentAddr != compAddr {
-		t.Errorf("restart moved ports: %s %s -> %s %s", c2s, compAddr, s.C2SAddr, s.ComponentAddr)
-	}
+	servertest.StopEndsStreams(t, s, alice, servertest.DialComponent(t, s))
+	servertest.RestartKeepsPorts(t, s)
 	alice = login(t, s, "alice", "laptop")
 	bob := login(t, s, "bob", "phone")
-	if err := alice.SendMessage(bob.JID(), "after restart"); err != nil {
-		t.Fatal(err)
-	}
-	if st := next(t, bob); st.Body() != "after restart" {
-		t.Errorf("bob got %s", st.Raw)
-	}
+	servertest.CheckChat(t, alice, bob.JID(), bob, "after restart")
 
-	s.Register("dave", "dave-pw")
-	ctx := waitCtx(t)
-	dave, err := xmpptest.Dial(ctx, s.C2SAddr, "dave@localhost", "dave-pw", "")
-	if err != nil {
-		t.Fatalf("user registered while running cannot log in: %v", err)
-	}
-	t.Logf("server-chosen resource: %s", dave.JID())
-	_ = dave.Close()
-	if _, err := xmpptest.Dial(ctx, s.C2SAddr, "dave@localhost", "wrong", ""); err == nil || !strings.Contains(err.Error(), "not-authorized") {
-		t.Errorf("wrong password: err = %v, want not-authorized", err)
-	}
+	servertest.CheckRegister(t, s, "dave", "dave-pw")
 
-	s.Kill()
-	select {
-	case <-bob.Done():
-		t.Logf("bob after Kill: %v", bob.Err())
-	case <-ctx.Done():
-		t.Fatal("stream still up after Kill")
-	}
+	servertest.KillEndsStream(t, s, bob)
 	s.Start()
 	bob = login(t, s, "bob", "phone")
-	comp, err = xmpptest.DialComponent(ctx, s.ComponentAddr, s.ComponentDomain, s.Secret)
-	if err != nil {
-		t.Fatalf("component after kill and start: %v", err)
-	}
-	t.Cleanup(func() { _ = comp.Close() })
-	if err := comp.SendMessage(bob.JID(), "from the component"); err != nil {
-		t.Fatal(err)
-	}
-	if st := next(t, bob); st.From != s.ComponentDomain || st.Body() != "from the component" {
-		t.Errorf("bob got %s", st.Raw)
-	}
+	servertest.CheckChat(t, servertest.DialComponent(t, s), bob.JID(), bob, "from the component")
 }
 
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	alice := login(t, s, "alice", "laptop")
-
-	s.Pause()
-	id, err := alice.SendPing(s.Domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Asserting silence needs some wait; 200 ms is plenty on loopback.
-	quiet, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if st, err := alice.NextMatch(quiet, func(s xmpptest.Stanza) bool { return s.ID == id }); err == nil {
-		t.Fatalf("paused server answered: %s", st.Raw)
-	}
-	if _, err := xmpptest.Dial(quiet, s.C2SAddr, "bob@localhost", users["bob"], ""); err == nil {
-		t.Fatal("logged in to a paused server")
-	} else if !errors.Is(err, context.DeadlineExceeded) {
-		t.Logf("login to a paused server: %v", err)
-	}
-
-	s.Resume()
-	if res := nextID(t, alice, id); res.Type != "result" {
-		t.Errorf("ping answer after resume: %s", res.Raw)
-	}
-
-	// Stop works on a paused server too.
-	s.Pause()
-	s.Stop()
+	servertest.CheckPauseResume(t, s, login(t, s, "alice", "laptop"), "bob", users["bob"])
 }
 
 func TestStartDemo(t *testing.T) {
@@ -353,7 +183,7 @@ func TestStartDemo(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	ctx := waitCtx(t)
+	ctx := servertest.WaitCtx(t)
 	eve, err := xmpptest.Dial(ctx, s.C2SAddr, "eve@example.test", "eve-pw", "x")
 	if err != nil {
 		t.Fatal(err)
