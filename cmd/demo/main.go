@@ -152,17 +152,14 @@ Answer y to approve (200), anything else to deny (401). Ctrl-C stops everything.
 	return nil
 }
 
-// waitConnected polls /auth until the gateway is connected to Prosody: a
-// request for a user who does not exist is 523 "not connected" until then.
+// waitConnected polls /readyz until the gateway is connected to Prosody.
 func waitConnected(ctx context.Context, base string, gwDone <-chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
-	probe := base + "/auth?jid=nobody@localhost&domain=probe&method=GET&timeout=5"
 	for {
-		resp, err := http.Get(probe)
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 523 || !strings.Contains(string(b), "not connected") {
+			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
