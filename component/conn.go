@@ -41,10 +41,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 				attrs = append(attrs, "tls", encrypted)
 			}
 			g.log.Info("connected to the XMPP server", attrs...)
-			backoff = g.opts.BackoffMin
+			began := g.opts.Clock.Now()
 			err = g.serve(ctx, s)
 			if ctx.Err() != nil {
 				return nil
+			}
+			// Only a stream that stayed up a while starts the backoff
+			// again: a server that accepts and drops at once must not
+			// be hammered.
+			if g.opts.Clock.Now().Sub(began) >= g.opts.BackoffMax {
+				backoff = g.opts.BackoffMin
 			}
 			g.reconnects.Add(1)
 			g.log.Warn("lost the XMPP stream, reconnecting", "server", g.opts.Address, "err", err)

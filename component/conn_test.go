@@ -619,3 +619,24 @@ func TestStrayPongWarnsOfASecondConnection(t *testing.T) {
 	fc.send(t, "<iq type='result' id='not-ours' from='localhost' to='auth.localhost'/>")
 	logs.waitFor(t, "a second gateway connected for this component domain")
 }
+
+// A server that accepts the handshake and drops the stream at once gets
+// reconnections spaced by the growing backoff, not a spin.
+func TestFlappingServerBacksOff(t *testing.T) {
+	fs := newFakeServer(t, "s3cret")
+	startGateway(t, fs, func(o *Options) {
+		o.BackoffMin = 10 * time.Millisecond
+		o.BackoffMax = 10 * time.Second
+	})
+	var at []time.Time
+	for range 7 {
+		fc := fs.conn(t)
+		at = append(at, time.Now())
+		fc.close()
+	}
+	// The 7th connection follows a delay of at least 10 ms * 2^5 / 2
+	// (jitter keeps [d/2, d]); a loaded machine only makes it longer.
+	if gap := at[6].Sub(at[5]); gap < 150*time.Millisecond {
+		t.Fatalf("reconnected %v after the previous drop: the backoff was reset by a stream that did not last", gap)
+	}
+}
