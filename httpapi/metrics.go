@@ -135,7 +135,7 @@ func (m *Metrics) exposition() http.Handler {
 // the handler of the listener at metrics_bind_address.
 func MetricsHandler(m *Metrics) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", allowMethods(m.exposition(), http.MethodGet, http.MethodHead))
+	mux.Handle("/metrics", (&server{}).allowMethods(route{"/metrics", []string{http.MethodGet, http.MethodHead}, m.exposition()}))
 	mux.Handle("/", http.NotFoundHandler())
 	return mux
 }

@@ -344,8 +344,8 @@ func isToken(s string) bool {
 
 // parseTimeout parses the timeout parameter: a whole decimal number of
 // seconds, at least 1, ASCII digits only (no sign, no spaces, no base
-// prefix). Values above MaxTimeout are lowered to it; a number too large
-// for 64 bits is refused rather than guessed at.
+// prefix). Values above MaxTimeout are lowered to it, however many digits
+// they have (SPEC: above 300 it is lowered to 300).
 func parseTimeout(v string) (time.Duration, *paramError) {
 	const want = "must be a whole number of seconds, at least 1"
 	if v == "" {
@@ -357,8 +357,8 @@ func parseTimeout(v string) (time.Duration, *paramError) {
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return 0, badParam(paramTimeout, want+" (this number is too large)")
+	if err != nil { // only digits: the number is beyond int64
+		return MaxTimeout, nil
 	}
 	if n < 1 {
 		return 0, badParam(paramTimeout, want)

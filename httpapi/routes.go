@@ -92,7 +92,7 @@ func New(opts Options) http.Handler {
 	s := newServer(opts)
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		mux.Handle(rt.path, allowMethods(rt.handler, rt.methods...))
+		mux.Handle(rt.path, s.allowMethods(rt))
 	}
 	mux.HandleFunc("/", s.handleNotFound)
 	return mux
@@ -119,15 +119,20 @@ func (s *server) routes() []route {
 	return rs
 }
 
-// allowMethods answers 405 with Allow to a method not in methods, and
-// passes the others to h.
-func allowMethods(h http.Handler, methods ...string) http.Handler {
+// allowMethods answers 405 with Allow to a method rt does not serve, and
+// passes the others to its handler. A 405 from /auth carries a generated
+// X-Transaction-Id, like every /auth answer.
+func (s *server) allowMethods(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !slices.Contains(methods, r.Method) {
-			write(w, r, statusOf(&methodError{allow: methods}), "", "")
+		if !slices.Contains(rt.methods, r.Method) {
+			txn := ""
+			if rt.path == "/auth" {
+				txn, _ = auth.NewTransactionID(s.ids)
+			}
+			write(w, r, statusOf(&methodError{allow: rt.methods}), txn, "")
 			return
 		}
-		h.ServeHTTP(w, r)
+		rt.handler.ServeHTTP(w, r)
 	})
 }
 

@@ -271,8 +271,9 @@ func TestMethodNotAllowed(t *testing.T) {
 			if got := w.Header().Get("Allow"); got != "GET, POST" {
 				t.Errorf("Allow = %q", got)
 			}
-			if got := w.Header().Get("X-Transaction-Id"); got != "" {
-				t.Errorf("X-Transaction-Id = %q", got)
+			// SPEC: every /auth answer carries X-Transaction-Id.
+			if got := w.Header().Get("X-Transaction-Id"); len(got) != auth.TxnLength {
+				t.Errorf("X-Transaction-Id = %q, want a generated id", got)
 			}
 			if m != "HEAD" && w.Body.String() != "method_not_allowed: use GET or POST\n" {
 				t.Errorf("body = %q", w.Body.String())
