@@ -341,7 +341,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// appendEscaped appends s escaped for an XML attribute value.
+// appendEscaped appends s escaped by encoding/xml for character data or an
+// attribute value in either quotes: the five special characters, tab,
+// newline and carriage return as references, and what is not an XML
+// character as U+FFFD.
 func appendEscaped(b []byte, s string) []byte {
 	w := &byteWriter{b: b}
 	_ = xml.EscapeText(w, []byte(s))
