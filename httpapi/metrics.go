@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,9 +21,9 @@ const (
 	MetricBuildInfo       = "http_auth_build_info"
 )
 
-// DecisionBuckets are the upper bounds of the decision latency histogram,
+// decisionBuckets are the upper bounds of the decision latency histogram,
 // in seconds: from an automated answer (10 ms) to the longest timeout (300 s).
-var DecisionBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+var decisionBuckets = []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 // pathNone is the path label of a request whose delivery path is unknown
 // (a Confirmer that did not say).
@@ -75,7 +76,7 @@ func NewMetrics(opts MetricsOptions) *Metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    MetricDecisionSeconds,
 			Help:    "Time from a request to /auth to its answer, for the requests the person was asked about, by outcome.",
-			Buckets: DecisionBuckets,
+			Buckets: slices.Clone(decisionBuckets),
 		}, []string{"outcome"}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: MetricPending,
