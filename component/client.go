@@ -256,26 +256,6 @@ func (s *stream) nextNegotiation(space, local string, v any) error {
 	return s.dec.DecodeElement(v, &start)
 }
 
-// nextStart reads up to the next top-level start element.
-func (s *stream) nextStart() (xml.StartElement, error) {
-	s.lim.n = maxStanzaBytes + readAhead
-	for {
-		tok, err := s.dec.Token()
-		if err != nil {
-			return xml.StartElement{}, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Space == nsStream && t.Name.Local == "error" {
-				return xml.StartElement{}, decodeStreamError(s.dec, &t)
-			}
-			return t, nil
-		case xml.EndElement:
-			return xml.StartElement{}, errStreamClosed
-		}
-	}
-}
-
 // startTLS upgrades the connection (RFC 6120 5.4).
 func (s *stream) startTLS(domain string, o *Options) error {
 	if err := s.write([]byte("<starttls xmlns='" + nsTLS + "'/>")); err != nil {

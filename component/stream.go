@@ -236,36 +236,47 @@ func decodeStreamError(d *xml.Decoder, start *xml.StartElement) error {
 	return se
 }
 
-// next reads the next stanza. It returns errStreamClosed on a server-side
-// stream close, a *StreamError on a stream error, or the read error.
-func (s *stream) next() (*inStanza, error) {
+// nextStart reads up to the next top-level start element: a stream error
+// and a server-side close are returned as errors. Both modes' negotiation
+// and the stanza reader use it.
+func (s *stream) nextStart() (xml.StartElement, error) {
+	s.lim.n = maxStanzaBytes + readAhead
 	for {
-		s.lim.n = maxStanzaBytes + readAhead
 		tok, err := s.dec.Token()
 		if err != nil {
 			// encoding/xml reports a connection closed inside the stream
 			// element as a syntax error ("unexpected EOF"), not io.EOF.
 			var se *xml.SyntaxError
 			if errors.Is(err, io.EOF) || errors.As(err, &se) && se.Msg == "unexpected EOF" {
-				return nil, fmt.Errorf("component: the server closed the connection: %w", err)
+				return xml.StartElement{}, fmt.Errorf("component: the server closed the connection: %w", err)
 			}
-			return nil, err
+			return xml.StartElement{}, err
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if t.Name.Space == nsStream && t.Name.Local == "error" {
-				return nil, decodeStreamError(s.dec, &t)
+				return xml.StartElement{}, decodeStreamError(s.dec, &t)
 			}
-			in := new(inStanza)
-			if err := s.dec.DecodeElement(in, &t); err != nil {
-				return nil, err
-			}
-			s.reads.Add(1)
-			return in, nil
+			return t, nil
 		case xml.EndElement:
-			return nil, errStreamClosed
+			return xml.StartElement{}, errStreamClosed
 		}
 	}
+}
+
+// next reads the next stanza. It returns errStreamClosed on a server-side
+// stream close, a *StreamError on a stream error, or the read error.
+func (s *stream) next() (*inStanza, error) {
+	t, err := s.nextStart()
+	if err != nil {
+		return nil, err
+	}
+	in := new(inStanza)
+	if err := s.dec.DecodeElement(in, &t); err != nil {
+		return nil, err
+	}
+	s.reads.Add(1)
+	return in, nil
 }
 
 // send writes one serialised stanza. Writes are serialised and bounded by
