@@ -41,6 +41,22 @@ type Decision struct {
 	Path Path
 }
 
+// Pending is a request that was sent and waits for its answer, with
+// nothing blocked meanwhile. Its methods are safe for concurrent use.
+type Pending interface {
+	// Done is closed once the request has ended (answered, timed out,
+	// cancelled, or ended by a shutdown).
+	Done() <-chan struct{}
+	// Notify calls f once the request has ended, at once if it has; f
+	// must not block.
+	Notify(f func())
+	// Cancel ends the request as cancelled by the caller (ErrCanceled),
+	// unless it has ended.
+	Cancel()
+	// Result is the outcome, once Done is closed: as a Confirmer's.
+	Result() (Decision, error)
+}
+
 // Outcomes a caller branches on. Every error returned by a Confirmer wraps
 // exactly one of them (errors.Is); any other error is unexpected (520).
 var (

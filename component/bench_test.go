@@ -181,7 +181,8 @@ func BenchmarkHandleAnswer(b *testing.B) {
 				tc.bind(g, x, sid)
 				tc.setID(in, sid)
 				g.handle(nil, in)
-				if v := <-x.result; v != vApprove {
+				<-x.done
+				if v := x.v; v != vApprove {
 					b.Fatalf("verdict %v", v)
 				}
 			}
@@ -224,7 +225,7 @@ func BenchmarkTable(b *testing.B) {
 						return
 					}
 					t.decide(y, vApprove)
-					<-x.result
+					<-x.done
 				}
 			})
 		})

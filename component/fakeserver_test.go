@@ -264,6 +264,7 @@ type fakeClock struct {
 
 type fakeTimer struct {
 	c    chan time.Time
+	f    func() // AfterFunc: called instead of sending on c
 	at   time.Time
 	dur  time.Duration
 	done bool
@@ -277,6 +278,14 @@ func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), dur: d}
+	c.timers = append(c.timers, t)
+	return &fakeTimerHandle{c: c, t: t}
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{f: f, at: c.now.Add(d), dur: d}
 	c.timers = append(c.timers, t)
 	return &fakeTimerHandle{c: c, t: t}
 }
@@ -295,7 +304,8 @@ func (h *fakeTimerHandle) Stop() bool {
 	return was
 }
 
-// Advance moves the clock and fires the timers that are due.
+// Advance moves the clock and fires the timers that are due (AfterFunc
+// functions on their own goroutines, as time.AfterFunc does).
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -303,7 +313,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 	for _, t := range c.timers {
 		if !t.done && !t.at.After(c.now) {
 			t.done = true
-			t.c <- c.now
+			if t.f != nil {
+				go t.f()
+			} else {
+				t.c <- c.now
+			}
 		}
 	}
 }

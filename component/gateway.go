@@ -129,9 +129,7 @@ type Gateway struct {
 	cur    atomic.Pointer[stream] // the live stream, nil while disconnected
 	pongs  sync.Map               // ping stanza id -> chan struct{}
 	closed chan struct{}          // closed when Shutdown starts: refuse new requests
-	kill   chan struct{}          // closed when the grace period is over
 	once   sync.Once
-	killed sync.Once
 
 	// reconnects counts the streams lost while running (Stats).
 	reconnects atomic.Uint64
@@ -144,14 +142,15 @@ func New(opts Options) *Gateway {
 	if opts.Account != "" {
 		from = ""
 	}
-	return &Gateway{
+	g := &Gateway{
 		opts:   opts,
 		log:    opts.Logger.With("component", "xmpp"),
 		from:   from,
 		txns:   newTable(),
 		closed: make(chan struct{}),
-		kill:   make(chan struct{}),
 	}
+	g.txns.onFallback = g.sendFallback
+	return g
 }
 
 // Ready reports nil while the gateway has a live stream to its server,
@@ -184,58 +183,115 @@ func (g *Gateway) Stats() (connected bool, reconnects uint64) {
 // for the audit log and metrics) and, unless approved, an error wrapping
 // one of auth's sentinel errors. It is safe for concurrent use.
 func (g *Gateway) Confirm(ctx context.Context, req auth.Request) (auth.Decision, error) {
-	if err := g.Ready(); err != nil {
+	p, err := g.ask(req)
+	if err != nil {
 		return auth.Decision{}, err
+	}
+	select {
+	case <-p.x.done:
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			g.txns.end(p.x, errTimeout)
+		} else {
+			p.Cancel()
+		}
+	}
+	return p.Result()
+}
+
+// Ask sends req and returns at once; the answer comes through the returned
+// Pending. Nothing waits on a goroutine meanwhile: the deadline is a
+// timer, and an answer is handed over by the reader, so a caller can park
+// many requests cheaply (httpapi does, past its first moments). Errors are
+// those of Confirm for a request that could not be sent. It is safe for
+// concurrent use.
+func (g *Gateway) Ask(req auth.Request) (auth.Pending, error) {
+	p, err := g.ask(req)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var (
+	errTimeout      = fmt.Errorf("component: %w", auth.ErrTimeout)
+	errCanceled     = fmt.Errorf("component: %w", auth.ErrCanceled)
+	errShuttingDown = fmt.Errorf("component: %w", auth.ErrShuttingDown)
+	errDenied       = fmt.Errorf("component: %w", auth.ErrDenied)
+)
+
+func (g *Gateway) ask(req auth.Request) (*Pending, error) {
+	if err := g.Ready(); err != nil {
+		return nil, err
 	}
 	bare := req.JID.Bare()
 	x, ok := g.txns.add(req.TransactionID, bare)
 	if !ok {
-		return auth.Decision{}, fmt.Errorf("component: %s for %s: %w", req.TransactionID, bare, auth.ErrConflict)
+		return nil, fmt.Errorf("component: %s for %s: %w", req.TransactionID, bare, auth.ErrConflict)
 	}
-	defer g.txns.remove(x)
+	x.req = req
 	// Shutdown may have begun after the check above; a request added after
 	// Shutdown looked at the table is a new one, and refused.
 	select {
 	case <-g.closed:
-		return auth.Decision{}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
+		g.txns.remove(x)
+		return nil, errShuttingDown
 	default:
 	}
+	g.txns.setTimer(x, g.opts.Clock.AfterFunc(req.Timeout, func() { g.txns.end(x, errTimeout) }))
 
-	timer := g.opts.Clock.NewTimer(req.Timeout)
-	defer timer.Stop()
-
-	path := auth.PathMessage
 	var err error
 	if req.JID.IsFull() {
-		path = auth.PathIQ
-		err = g.askIQ(x, &req)
+		err = g.askIQ(x, &x.req)
 	} else {
-		err = g.askMessage(x, &req)
+		err = g.askMessage(x, &x.req)
 	}
 	if err != nil {
-		return auth.Decision{}, err
+		g.txns.remove(x)
+		return nil, err
 	}
-	for {
-		select {
-		case v := <-x.result:
-			return g.outcome(v, path, &req)
-		case <-x.fallback:
-			path = auth.PathFallback
-			g.log.Debug("iq refused, asking by message", "jid", req.JID.String(), "txn", req.TransactionID)
-			if err := g.askMessage(x, &req); err != nil {
-				return auth.Decision{}, err
-			}
-		case <-timer.C():
-			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrTimeout)
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrTimeout)
-			}
-			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrCanceled)
-		case <-g.kill:
-			return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrShuttingDown)
-		}
+	return &Pending{g: g, x: x}, nil
+}
+
+// sendFallback sends the message form of x after its iq was refused,
+// within the same deadline (table.onFallback).
+func (g *Gateway) sendFallback(x *txn) {
+	g.log.Debug("iq refused, asking by message", "jid", x.req.JID.String(), "txn", x.req.TransactionID)
+	if err := g.askMessage(x, &x.req); err != nil {
+		g.txns.end(x, err)
 	}
+}
+
+// Pending is a request that was sent and waits for its answer (Ask). Its
+// methods are safe for concurrent use.
+type Pending struct {
+	g *Gateway
+	x *txn
+}
+
+// Done is closed once the request has ended: answered, timed out,
+// cancelled or ended by the shutdown.
+func (p *Pending) Done() <-chan struct{} { return p.x.done }
+
+// Notify calls f once the request has ended, at once if it has. f runs
+// on the goroutine that ended it (the XMPP reader, a timer): it must not
+// block.
+func (p *Pending) Notify(f func()) { p.g.txns.setNotify(p.x, f) }
+
+// Cancel ends the request as cancelled by the caller, unless it has ended.
+func (p *Pending) Cancel() { p.g.txns.end(p.x, errCanceled) }
+
+// Result returns what Confirm returns. It is meant for after Done: while
+// the request is pending it returns an unexpected error (520).
+func (p *Pending) Result() (auth.Decision, error) {
+	v, end, path, ok := p.g.txns.outcome(p.x)
+	if !ok {
+		return auth.Decision{Path: path}, errors.New("component: Result called while the request is pending")
+	}
+	if end != nil {
+		return auth.Decision{Path: path}, end
+	}
+	return p.g.outcome(v, path, &p.x.req)
 }
 
 func (g *Gateway) outcome(v verdict, path auth.Path, req *auth.Request) (auth.Decision, error) {
@@ -243,7 +299,7 @@ func (g *Gateway) outcome(v verdict, path auth.Path, req *auth.Request) (auth.De
 	case vApprove:
 		return auth.Decision{Path: path}, nil
 	case vDeny:
-		return auth.Decision{Path: path}, fmt.Errorf("component: %w", auth.ErrDenied)
+		return auth.Decision{Path: path}, errDenied
 	case vUnreachable:
 		return auth.Decision{Path: path}, fmt.Errorf("component: %s: %w", req.JID.String(), auth.ErrUnreachable)
 	case vServerError:
@@ -313,5 +369,5 @@ func (g *Gateway) Shutdown(ctx context.Context) {
 	case <-g.txns.emptied():
 	case <-ctx.Done():
 	}
-	g.killed.Do(func() { close(g.kill) })
+	g.txns.endAll(errShuttingDown)
 }

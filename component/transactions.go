@@ -3,6 +3,8 @@ package component
 import (
 	"strings"
 	"sync"
+
+	"github.com/xmpp-http-auth/http-auth/auth"
 )
 
 // txnKey identifies a pending transaction: the same code may be pending
@@ -12,22 +14,30 @@ type txnKey struct {
 	bare string // normalised bare JID
 }
 
-// txn is one pending request. Its fields other than the channels are
-// guarded by the table's mutex.
+// txn is one pending request. Its fields other than key, req and done
+// are guarded by the table's mutex.
 type txn struct {
-	key  txnKey
+	key txnKey
+	// req is the request, for the message form of a fallback; set before
+	// the transaction is bound to a stanza, never changed after.
+	req  auth.Request
 	full string // the full JID an iq went to; "" once asked by message
 	// stanza ids of ours that answers may carry: the iq's, the message's.
 	iqID, msgID string
+	path        auth.Path // how it was asked: iq, message or fallback
 	decided     bool
 
-	// result gets exactly one verdict (the table sends at most once, under
-	// its lock, into a buffer of one), so a late, duplicate or forged
-	// answer never blocks the reader.
-	result chan verdict
-	// fallback is signalled when the iq was refused and the message form
-	// should be sent instead.
-	fallback chan struct{}
+	// How it ended, once decided: an answer's verdict, or (end != nil)
+	// why it ended without one: timeout, cancellation, shutdown, a failed
+	// send.
+	v   verdict
+	end error
+
+	// done is closed when the transaction is decided; notify, when set,
+	// is called once after that (Pending.Notify).
+	done   chan struct{}
+	notify func()
+	timer  Timer // the deadline; stopped when decided
 }
 
 // table holds the pending transactions. It is safe for concurrent use.
@@ -37,6 +47,9 @@ type table struct {
 	byStzID map[string]*txn   // our iq and message ids
 	byBare  map[string][]*txn // per person, for plain-text codes
 	empty   chan struct{}     // closed and replaced when the table empties, for draining
+	// onFallback, when set, is started on its own goroutine when an iq
+	// was refused and the message form should be sent instead.
+	onFallback func(*txn)
 }
 
 func newTable() *table {
@@ -55,10 +68,24 @@ func (t *table) add(id, bare string) (*txn, bool) {
 	if _, dup := t.byKey[k]; dup {
 		return nil, false
 	}
-	x := &txn{key: k, result: make(chan verdict, 1), fallback: make(chan struct{}, 1)}
+	x := &txn{key: k, done: make(chan struct{})}
 	t.byKey[k] = x
 	t.byBare[bare] = append(t.byBare[bare], x)
 	return x, true
+}
+
+// setTimer gives x its deadline timer, stopped at once if x has already
+// ended.
+func (t *table) setTimer(x *txn, tm Timer) {
+	t.mu.Lock()
+	if !x.decided {
+		x.timer = tm
+		tm = nil
+	}
+	t.mu.Unlock()
+	if tm != nil {
+		tm.Stop()
+	}
 }
 
 // bindIQ records that x was asked by an iq with stanza id sid to full.
@@ -68,7 +95,7 @@ func (t *table) bindIQ(x *txn, sid, full string) {
 	if x.decided {
 		return
 	}
-	x.iqID, x.full = sid, full
+	x.iqID, x.full, x.path = sid, full, auth.PathIQ
 	t.byStzID[sid] = x
 }
 
@@ -80,46 +107,116 @@ func (t *table) bindMessage(x *txn, sid string) {
 		return
 	}
 	x.msgID = sid
+	if x.path == "" {
+		x.path = auth.PathMessage
+	}
 	t.byStzID[sid] = x
 }
 
-// decide hands v to x's waiter and removes x, unless x was decided before.
-// It reports whether v was taken.
+// decide ends x with an answer's verdict v, unless x has ended before. It
+// reports whether v was taken. It never blocks on x's waiter, so a late,
+// duplicate or forged answer cannot hold the reader.
 func (t *table) decide(x *txn, v verdict) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if x.decided {
+		t.mu.Unlock()
 		return false
 	}
-	t.removeLocked(x)
-	x.result <- v // buffered, and only ever sent once: never blocks
+	x.v = v
+	t.finishLocked(x) // unlocks
 	return true
+}
+
+// end ends x without an answer: err says why (timeout, cancellation,
+// shutdown, a failed send). It reports whether x was still pending.
+func (t *table) end(x *txn, err error) bool {
+	t.mu.Lock()
+	if x.decided {
+		t.mu.Unlock()
+		return false
+	}
+	x.end = err
+	t.finishLocked(x) // unlocks
+	return true
+}
+
+// endAll ends every pending transaction with err (the end of the
+// shutdown grace).
+func (t *table) endAll(err error) {
+	t.mu.Lock()
+	xs := make([]*txn, 0, len(t.byKey))
+	for _, x := range t.byKey {
+		xs = append(xs, x)
+	}
+	t.mu.Unlock()
+	for _, x := range xs {
+		t.end(x, err)
+	}
+}
+
+// finishLocked removes x, closes its done channel, then unlocks the table
+// and stops x's timer and calls its notify function outside the lock.
+func (t *table) finishLocked(x *txn) {
+	t.removeLocked(x)
+	close(x.done)
+	tm, f := x.timer, x.notify
+	x.timer, x.notify = nil, nil
+	t.mu.Unlock()
+	if tm != nil {
+		tm.Stop()
+	}
+	if f != nil {
+		f()
+	}
+}
+
+// setNotify arranges for f to be called once x has ended: now, on this
+// goroutine, if it already has.
+func (t *table) setNotify(x *txn, f func()) {
+	t.mu.Lock()
+	if x.decided {
+		t.mu.Unlock()
+		f()
+		return
+	}
+	x.notify = f
+	t.mu.Unlock()
+}
+
+// outcome returns how x ended and how it was asked; ok is false while it
+// is pending.
+func (t *table) outcome(x *txn) (v verdict, end error, path auth.Path, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return x.v, x.end, x.path, x.decided
 }
 
 // fallBack turns an iq transaction into a message one: the iq id stops
-// counting and the waiter is told to send the message form.
+// counting and onFallback is started to send the message form.
 func (t *table) fallBack(x *txn) bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if x.decided || x.iqID == "" {
+		t.mu.Unlock()
 		return false
 	}
 	delete(t.byStzID, x.iqID)
-	x.iqID, x.full = "", ""
-	select {
-	case x.fallback <- struct{}{}:
-	default:
+	x.iqID, x.full, x.path = "", "", auth.PathFallback
+	f := t.onFallback
+	t.mu.Unlock()
+	if f != nil {
+		go f(x)
 	}
 	return true
 }
 
-// remove drops x (timeout, cancellation, send failure). Safe to repeat.
+// remove drops x (a send that failed before anyone waited). Safe to repeat.
 func (t *table) remove(x *txn) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !x.decided {
-		t.removeLocked(x)
+	if x.decided {
+		t.mu.Unlock()
+		return
 	}
+	t.finishLocked(x)
 }
 
 func (t *table) removeLocked(x *txn) {

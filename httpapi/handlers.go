@@ -69,9 +69,6 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err, txn, jid, caller)
 		return
 	}
-	// Released before the answer is written, so a caller that has its
-	// answer finds the slot free; the defer covers a panicking Confirmer.
-	defer release()
 
 	req := auth.Request{
 		JID:           p.JID,
@@ -81,13 +78,31 @@ func (s *server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		Timeout:       p.Timeout,
 		Caller:        caller,
 	}
+	asked := s.metrics.asking()
+	// end answers once the person answered (or the request ended
+	// otherwise); the slot is released before the answer is written, so
+	// a caller that has its answer finds it free. release may be called
+	// twice.
+	end := func(w http.ResponseWriter, r *http.Request, dec auth.Decision, err error) {
+		asked()
+		release()
+		s.finish(w, r, err, dec, txn, jid, caller, start)
+	}
 	// The component enforces req.Timeout; r.Context() carries the caller
 	// hanging up.
-	asked := s.metrics.asking()
+	if a, ok := s.confirmer.(Asker); ok && s.parkAfter >= 0 {
+		parked := false
+		defer func() {
+			if !parked { // a panicking Asker; once parked, end releases
+				release()
+			}
+		}()
+		parked = s.ask(w, r, a, req, end)
+		return
+	}
+	defer release() // a panicking Confirmer
 	dec, err := s.confirmer.Confirm(r.Context(), req)
-	asked()
-	release()
-	s.finish(w, r, err, dec, txn, jid, caller, start)
+	end(w, r, dec, err)
 }
 
 // transactionID returns the id an answer carries: the caller's when given

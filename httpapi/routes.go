@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/auth"
@@ -60,6 +61,10 @@ type Options struct {
 	// Now is the clock of the decision latency (log and metrics); nil
 	// means time.Now.
 	Now func() time.Time
+	// ParkAfter is how long a request waits on net/http before it is
+	// parked (when the Confirmer is an Asker): zero means
+	// DefaultParkAfter, a negative value never parks.
+	ParkAfter time.Duration
 }
 
 // Limits and defaults of the API.
@@ -88,14 +93,67 @@ const (
 //
 // Only /auth is logged and counted: probes and scrapes stay out of the
 // decision log.
-func New(opts Options) http.Handler {
+func New(opts Options) *Handler {
 	s := newServer(opts)
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.path, s.allowMethods(rt))
 	}
 	mux.HandleFunc("/", s.handleNotFound)
-	return mux
+	return &Handler{mux: mux, s: s}
+}
+
+// Handler is the HTTP API returned by New.
+type Handler struct {
+	mux *http.ServeMux
+	s   *server
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// waitParked waits until every parked request has been answered, or ctx
+// is done; it reports whether they all were.
+func (h *Handler) waitParked(ctx context.Context) bool {
+	select {
+	case <-h.s.parked.idle():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// counter counts parked requests; unlike a sync.WaitGroup, it may go up
+// from zero while someone waits for zero.
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to zero; nil: nobody waits
+}
+
+func (c *counter) add(d int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += d
+	if c.n == 0 && c.zero != nil {
+		close(c.zero)
+		c.zero = nil
+	}
+}
+
+// idle returns a channel closed once the count is zero.
+func (c *counter) idle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.zero == nil {
+		c.zero = make(chan struct{})
+		if c.n == 0 {
+			close(c.zero)
+			ch := c.zero
+			c.zero = nil
+			return ch
+		}
+	}
+	return c.zero
 }
 
 // route is one path of the API and the methods it serves.
@@ -149,6 +207,8 @@ type server struct {
 	metrics          *Metrics // nil: none recorded
 	metricsElsewhere bool     // /metrics is served on another listener
 	now              func() time.Time
+	parkAfter        time.Duration // negative: never park
+	parked           counter       // parked requests not yet answered
 }
 
 func newServer(opts Options) *server {
@@ -166,6 +226,10 @@ func newServer(opts Options) *server {
 		metrics:          opts.Metrics,
 		metricsElsewhere: opts.MetricsElsewhere,
 		now:              opts.Now,
+		parkAfter:        opts.ParkAfter,
+	}
+	if s.parkAfter == 0 {
+		s.parkAfter = DefaultParkAfter
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -291,6 +291,10 @@ func Serve(ctx context.Context, srv *http.Server, ls []Listener, grace time.Dura
 		logger.Warn("requests still running after the grace period; closing them", "grace", grace)
 		srv.Close()
 	}
+	// Parked requests (park.go) left net/http: wait for their answers too.
+	if h, ok := srv.Handler.(*Handler); ok && !h.waitParked(sctx) {
+		logger.Warn("parked requests still unanswered after the grace period", "grace", grace)
+	}
 	wg.Wait()
 	return err
 }
