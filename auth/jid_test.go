@@ -108,3 +108,48 @@ func FuzzParseJID(f *testing.F) {
 		}
 	})
 }
+
+var benchJIDs = []struct{ name, in string }{
+	{"full", "alice@example.org/phone-3f2a"},
+	{"bare", "alice@example.org"},
+	{"upper", "Alice@Example.ORG/Phone"},        // the full path
+	{"nonASCII", "\u00e4lice@b\u00fccher.de/r"}, // the full path
+}
+
+func BenchmarkParseJID(b *testing.B) {
+	for _, bc := range benchJIDs {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseJID(bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var sinkString string
+
+func BenchmarkJIDString(b *testing.B) {
+	full := JID{Local: "alice", Domain: "example.org", Resource: "phone"}
+	// A bare JID over 32 bytes: longer than the compiler's stack buffer
+	// for an intermediate concatenation.
+	long := JID{Local: "alice.longername", Domain: "conference.example.org", Resource: "phone-3f2a"}
+	for _, bc := range []struct {
+		name string
+		f    func() string
+	}{
+		{"String/full", full.String},
+		{"String/bare", full.BareJID().String},
+		{"String/long", long.String},
+		{"Bare", full.Bare},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkString = bc.f()
+			}
+		})
+	}
+}
