@@ -34,6 +34,15 @@ var domainProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna
 // ParseJID parses and normalises s. It accepts domain-only JIDs too;
 // callers that need a person use (JID).Local != "".
 func ParseJID(s string) (JID, error) {
+	if j, ok := parseJIDFast(s); ok {
+		return j, nil
+	}
+	return parseJIDFull(s)
+}
+
+// parseJIDFull is ParseJID without the fast path: PRECIS and IDNA on
+// every part.
+func parseJIDFull(s string) (JID, error) {
 	if s == "" {
 		return JID{}, fmt.Errorf("%w: empty", ErrInvalidJID)
 	}
