@@ -151,10 +151,15 @@ func (j JID) Bare() string {
 
 // String returns the JID in full: the bare JID, then "/resource" if any.
 func (j JID) String() string {
-	if j.Resource == "" {
+	// One concatenation each: Bare() + "/" + j.Resource built the bare
+	// JID first, a second allocation when it is over 32 bytes.
+	switch {
+	case j.Resource == "":
 		return j.Bare()
+	case j.Local == "":
+		return j.Domain + "/" + j.Resource
 	}
-	return j.Bare() + "/" + j.Resource
+	return j.Local + "@" + j.Domain + "/" + j.Resource
 }
 
 // IsFull reports whether the JID has a resource.

@@ -180,6 +180,15 @@ func TestJIDParts(t *testing.T) {
 	if d.Bare() != "example.org" {
 		t.Fatalf("domain-only bare: %q", d.Bare())
 	}
+	for _, s := range []string{"example.org", "example.org/r", "a@example.org", "a@example.org/r"} {
+		if j, err := ParseJID(s); err != nil || j.String() != s {
+			t.Errorf("ParseJID(%q).String() = %q, %v", s, j.String(), err)
+		}
+	}
+	long := JID{Local: "alice.longername", Domain: "conference.example.org", Resource: "phone-3f2a"}
+	if n := testing.AllocsPerRun(100, func() { sinkString = long.String() }); n != 1 {
+		t.Errorf("String: %v allocations; want 1", n)
+	}
 }
 
 func TestTransactionIDs(t *testing.T) {
