@@ -34,6 +34,15 @@ var domainProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna
 // ParseJID parses and normalises s. It accepts domain-only JIDs too;
 // callers that need a person use (JID).Local != "".
 func ParseJID(s string) (JID, error) {
+	if j, ok := parseJIDFast(s); ok {
+		return j, nil
+	}
+	return parseJIDFull(s)
+}
+
+// parseJIDFull is ParseJID without the fast path: PRECIS and IDNA on
+// every part.
+func parseJIDFull(s string) (JID, error) {
 	if s == "" {
 		return JID{}, fmt.Errorf("%w: empty", ErrInvalidJID)
 	}
@@ -142,10 +151,15 @@ func (j JID) Bare() string {
 
 // String returns the JID in full: the bare JID, then "/resource" if any.
 func (j JID) String() string {
-	if j.Resource == "" {
+	// One concatenation each: Bare() + "/" + j.Resource built the bare
+	// JID first, a second allocation when it is over 32 bytes.
+	switch {
+	case j.Resource == "":
 		return j.Bare()
+	case j.Local == "":
+		return j.Domain + "/" + j.Resource
 	}
-	return j.Bare() + "/" + j.Resource
+	return j.Local + "@" + j.Domain + "/" + j.Resource
 }
 
 // IsFull reports whether the JID has a resource.
