@@ -48,6 +48,10 @@ type capacityResult struct {
 	wrong    int // another status code
 
 	cpu0, cpuPending, cpu1 cpuSample
+
+	// With -profile: the profiling build's runtime/metrics before the
+	// requests and with all pending (nil without).
+	metricsBase, metricsPending map[string]int64
 }
 
 func (c *capacityResult) bytesPerPending() float64 {
@@ -57,8 +61,10 @@ func (c *capacityResult) bytesPerPending() float64 {
 // runCapacity sends o.pending requests for the idle person at once (opening
 // at most o.rampInflight connections at a time), watches the gateway's RSS
 // while they are all pending, and checks that each is answered 401 at its
-// deadline: the moment its request was written plus the timeout.
-func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idle *idleCounter, logf func(string, ...any)) (*capacityResult, error) {
+// deadline: the moment its request was written plus the timeout. With
+// prof, the gateway writes a heap profile and runtime/metrics before the
+// requests (capacity-baseline) and once all are pending (capacity).
+func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idle *idleCounter, prof *profiler, logf func(string, ...any)) (*capacityResult, error) {
 	res := &capacityResult{n: o.pending, timeout: time.Duration(o.pendingTimeout) * time.Second, codes: map[string]int{}}
 
 	// Warm the fresh gateway up (first stanzas, first connections), then
@@ -75,6 +81,11 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 	var err error
 	if res.baselineKiB, err = memKiB(gw.pid, "VmRSS"); err != nil {
 		return nil, err
+	}
+	if prof != nil {
+		if res.metricsBase, err = prof.heap(ctx, gw, "capacity-baseline"); err != nil {
+			return nil, err
+		}
 	}
 	res.peakReset = resetPeak(gw.pid)
 	idle.n.Store(0)
@@ -151,6 +162,12 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 	res.delivered = idle.n.Load()
 	res.cpuPending = pr.sample()
 	logf("capacity: %d written in %v, %d delivered to the person after %v", written.Load(), res.sendTime.Round(time.Millisecond), res.delivered, res.allPending.Round(time.Millisecond))
+	if prof != nil && !firstAnswer.Load() {
+		if res.metricsPending, err = prof.heap(ctx, gw, "capacity"); err != nil {
+			return nil, err
+		}
+		logf("capacity: heap profile and runtime/metrics written (%d goroutines)", res.metricsPending["/sched/goroutines:goroutines"])
+	}
 	// The highest RSS while they are all pending, until the first answer.
 	for !firstAnswer.Load() && ctx.Err() == nil {
 		if kib, err := memKiB(gw.pid, "VmRSS"); err == nil {
