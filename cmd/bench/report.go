@@ -104,6 +104,13 @@ func (rp *report) print(w io.Writer) {
 		fmt.Fprintf(w, "- all written after %v; the person held %d of them after %v\n", c.sendTime.Round(time.Millisecond), c.delivered, c.allPending.Round(time.Millisecond))
 		fmt.Fprintf(w, "- gateway RSS: %s before (fresh gateway after 200 approvals), %s with all pending: %.1f KiB per pending request; peak %s over the phase%s\n",
 			fmtKiB(c.baselineKiB), fmtKiB(c.pendingKiB), c.bytesPerPending()/1024, fmtKiB(c.peakKiB), map[bool]string{false: " (since start)", true: ""}[c.peakReset])
+		if c.settledSamples > 0 {
+			fmt.Fprintf(w, "- gateway RSS settled just before the first deadline (median of the %d samples in the last %v before the first answer): %s: %.1f KiB per pending request "+
+				"(the figure above, and the target's verdict, use the highest sample)\n",
+				c.settledSamples, settledWindow, fmtKiB(c.settledKiB), c.settledBytesPerPending()/1024)
+		} else {
+			fmt.Fprintf(w, "- gateway RSS settled just before the first deadline: no sample in the last %v before the first answer\n", settledWindow)
+		}
 		if b, m := c.metricsBase, c.metricsPending; b != nil && m != nil {
 			per := func(key string) float64 { return float64(m[key]-b[key]) / float64(c.n) }
 			fmt.Fprintf(w, "- gateway runtime/metrics after a GC (profiling build), before the requests -> with all pending: goroutines %d -> %d (%.2f per pending request; runtime's own included), "+
