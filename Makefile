@@ -9,7 +9,7 @@ VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 COMMIT      := $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build deps deps-ejabberd test test-ejabberd test-unit lint fuzz bench bench-go demo clean install check-install
+.PHONY: all build deps deps-ejabberd test test-ejabberd test-unit lint fuzz bench bench-profile bench-go demo clean install check-install
 
 all: build
 
@@ -80,6 +80,15 @@ BENCHFLAGS ?=
 bench: deps build
 	$(GO) build -o bin/bench ./cmd/bench
 	./bin/bench -gateway ./$(BINARY) $(BENCHFLAGS)
+
+# bench-profile is make bench with the profiling build of the gateway
+# (pprof.go, -tags pprof, bin/http-auth-pprof): CPU profiles of each
+# gateway phase's measured window, heap profiles and runtime/metrics of the
+# capacity phase, in bin/profiles (go tool pprof bin/http-auth-pprof FILE).
+bench-profile: deps
+	$(GO) build -trimpath -tags pprof -ldflags '$(LDFLAGS)' -o bin/http-auth-pprof .
+	$(GO) build -o bin/bench ./cmd/bench
+	./bin/bench -gateway bin/http-auth-pprof -profile bin/profiles $(BENCHFLAGS)
 
 # bench-go runs the Go benchmarks of the hot paths (component, httpapi)
 # BENCHCOUNT times into BENCHOUT, then summarises them with benchstat

@@ -36,6 +36,12 @@ type capacityResult struct {
 	peakKiB     int64 // VmHWM over the whole phase, the timeout burst included
 	peakReset   bool  // false: peakKiB is since the gateway started
 
+	// settledKiB is the median VmRSS of the settledSamples samples taken
+	// in the last settledWindow before the first answer: what all n cost
+	// once settled, just before the first deadline (0: no sample then).
+	settledKiB     int64
+	settledSamples int
+
 	sendTime   time.Duration // first request sent to last request written
 	allPending time.Duration // first request sent to the person holding all n
 	delivered  int64         // confirm requests the person received
@@ -48,17 +54,53 @@ type capacityResult struct {
 	wrong    int // another status code
 
 	cpu0, cpuPending, cpu1 cpuSample
+
+	// With -profile: the profiling build's runtime/metrics before the
+	// requests and with all pending (nil without).
+	metricsBase, metricsPending map[string]int64
 }
+
+// settledWindow is how far before the first answer the RSS samples of the
+// settled figure go.
+const settledWindow = 2 * time.Second
 
 func (c *capacityResult) bytesPerPending() float64 {
 	return float64(c.pendingKiB-c.baselineKiB) * 1024 / float64(c.n)
 }
 
+func (c *capacityResult) settledBytesPerPending() float64 {
+	return float64(c.settledKiB-c.baselineKiB) * 1024 / float64(c.n)
+}
+
+// rssSample is one VmRSS reading.
+type rssSample struct {
+	at  time.Time
+	kib int64
+}
+
+// settledRSS is the median of the samples taken in the window before
+// first, and how many there were.
+func settledRSS(samples []rssSample, first time.Time, window time.Duration) (int64, int) {
+	var in []int64
+	for _, s := range samples {
+		if !s.at.Before(first.Add(-window)) && s.at.Before(first) {
+			in = append(in, s.kib)
+		}
+	}
+	if len(in) == 0 {
+		return 0, 0
+	}
+	slices.Sort(in)
+	return in[len(in)/2], len(in)
+}
+
 // runCapacity sends o.pending requests for the idle person at once (opening
 // at most o.rampInflight connections at a time), watches the gateway's RSS
 // while they are all pending, and checks that each is answered 401 at its
-// deadline: the moment its request was written plus the timeout.
-func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idle *idleCounter, logf func(string, ...any)) (*capacityResult, error) {
+// deadline: the moment its request was written plus the timeout. With
+// prof, the gateway writes a heap profile and runtime/metrics before the
+// requests (capacity-baseline) and once all are pending (capacity).
+func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idle *idleCounter, prof *profiler, logf func(string, ...any)) (*capacityResult, error) {
 	res := &capacityResult{n: o.pending, timeout: time.Duration(o.pendingTimeout) * time.Second, codes: map[string]int{}}
 
 	// Warm the fresh gateway up (first stanzas, first connections), then
@@ -75,6 +117,11 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 	var err error
 	if res.baselineKiB, err = memKiB(gw.pid, "VmRSS"); err != nil {
 		return nil, err
+	}
+	if prof != nil {
+		if res.metricsBase, err = prof.heap(ctx, gw, "capacity-baseline"); err != nil {
+			return nil, err
+		}
 	}
 	res.peakReset = resetPeak(gw.pid)
 	idle.n.Store(0)
@@ -97,6 +144,7 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 	sem := make(chan struct{}, o.rampInflight)
 	var written, settled atomic.Int64
 	var firstAnswer atomic.Bool
+	var firstAnswerAt atomic.Int64 // UnixNano
 	var wg sync.WaitGroup
 	res.cpu0 = pr.sample()
 	start := time.Now()
@@ -134,6 +182,7 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 			resp.Body.Close()
 			out.end = time.Now()
 			out.code = strconv.Itoa(resp.StatusCode)
+			firstAnswerAt.CompareAndSwap(0, out.end.UnixNano())
 			firstAnswer.Store(true)
 		})
 	}
@@ -151,14 +200,26 @@ func runCapacity(ctx context.Context, o *options, gw *gatewayProc, pr procs, idl
 	res.delivered = idle.n.Load()
 	res.cpuPending = pr.sample()
 	logf("capacity: %d written in %v, %d delivered to the person after %v", written.Load(), res.sendTime.Round(time.Millisecond), res.delivered, res.allPending.Round(time.Millisecond))
-	// The highest RSS while they are all pending, until the first answer.
+	if prof != nil && !firstAnswer.Load() {
+		if res.metricsPending, err = prof.heap(ctx, gw, "capacity"); err != nil {
+			return nil, err
+		}
+		logf("capacity: heap profile and runtime/metrics written (%d goroutines)", res.metricsPending["/sched/goroutines:goroutines"])
+	}
+	// The highest RSS while they are all pending, until the first answer,
+	// and the samples for the settled figure.
+	var samples []rssSample
 	for !firstAnswer.Load() && ctx.Err() == nil {
 		if kib, err := memKiB(gw.pid, "VmRSS"); err == nil {
 			res.pendingKiB = max(res.pendingKiB, kib)
+			samples = append(samples, rssSample{time.Now(), kib})
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	logf("capacity: RSS %d KiB with all pending (baseline %d KiB); waiting for the answers", res.pendingKiB, res.baselineKiB)
+	if at := firstAnswerAt.Load(); at != 0 {
+		res.settledKiB, res.settledSamples = settledRSS(samples, time.Unix(0, at), settledWindow)
+	}
+	logf("capacity: RSS %d KiB highest, %d KiB settled, with all pending (baseline %d KiB); waiting for the answers", res.pendingKiB, res.settledKiB, res.baselineKiB)
 	wg.Wait()
 	res.cpu1 = pr.sample()
 	res.peakKiB, _ = memKiB(gw.pid, "VmHWM")

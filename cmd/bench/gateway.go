@@ -42,8 +42,9 @@ var gatewayEnv = []string{
 
 // startGateway writes a configuration for Prosody p in dir and starts the
 // binary, its log in dir/gateway-NAME.log, and waits until it is connected
-// to Prosody.
-func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Server) (*gatewayProc, error) {
+// to Prosody. With prof, the gateway gets HTTP_AUTH_PROFILE_DIR (and only
+// then: the variable is never passed on from this environment).
+func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Server, prof *profiler) (*gatewayProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -90,6 +91,9 @@ func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Ser
 	defer logFile.Close() // the child has its own copy
 	cmd := exec.Command(bin, "--config", conf)
 	cmd.Env = append(withoutHTTPAuthEnv(os.Environ()), gatewayEnv...)
+	if prof != nil {
+		cmd.Env = append(cmd.Env, profileDirEnv+"="+prof.dir)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // a Ctrl-C is ours: we stop it ourselves
@@ -108,10 +112,12 @@ func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Ser
 	return g, nil
 }
 
+// withoutHTTPAuthEnv drops the gateway's own variables (HTTPAUTH_*, and
+// the profiling build's HTTP_AUTH_PROFILE_DIR) from env.
 func withoutHTTPAuthEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, "HTTPAUTH_") {
+		if !strings.HasPrefix(kv, "HTTPAUTH_") && !strings.HasPrefix(kv, profileDirEnv+"=") {
 			out = append(out, kv)
 		}
 	}

@@ -74,6 +74,7 @@ type options struct {
 	rounds         int
 	noMsgCeiling   bool
 	keep           bool
+	profile        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -92,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.rounds, "rounds", 1, "run every level this many times; ratios are the median of the rounds' ratios (for noisy machines)")
 	fs.BoolVar(&o.noMsgCeiling, "no-message-ceiling", false, "skip the message-form ceiling rows")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (Prosody's and the gateway's logs)")
+	fs.StringVar(&o.profile, "profile", "", "write the gateway's profiles into this folder: a CPU profile of each gateway phase's measured window, a heap profile and runtime/metrics with all capacity requests pending (needs a gateway built with -tags pprof: make bench-profile)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -147,6 +149,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	texts, err := i18n.Load(msgs, "", "en")
 	if err != nil {
 		return err
+	}
+	var prof *profiler
+	if o.profile != "" {
+		if prof, err = newProfiler(o.profile, gwBin); err != nil {
+			return err
+		}
 	}
 	started := time.Now()
 	m := describeMachine(gwBin)
@@ -211,7 +219,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer ceil.close()
 
 	logf("starting the gateway %s", o.gateway)
-	gw, err := startGateway(ctx, dir, "throughput", gwBin, p)
+	gw, err := startGateway(ctx, dir, "throughput", gwBin, p, prof)
 	if err != nil {
 		return err
 	}
@@ -219,7 +227,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	var rows []*phaseResult // in the order first run
 	runOne := func(round int, name string, n int, pr procs, gwPID string, mk workerFactory) error {
-		r, err := runPhase(ctx, o, name, n, pr, gwPID, mk)
+		var pw *profileWindow
+		if prof != nil && gwPID != "" {
+			pw = &profileWindow{p: prof, gw: gw, name: phaseName(name, n, round)}
+		}
+		r, err := runPhase(ctx, o, name, n, pr, gwPID, mk, pw)
 		if err != nil {
 			return err
 		}
@@ -265,13 +277,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// A fresh gateway, so the baseline is not the heap left over from
 		// the throughput phases.
 		logf("starting a fresh gateway for the capacity phase")
-		gw2, err := startGateway(ctx, dir, "capacity", gwBin, p)
+		gw2, err := startGateway(ctx, dir, "capacity", gwBin, p, prof)
 		if err != nil {
 			return err
 		}
 		defer gw2.stop()
 		logf("capacity: %d requests for %s, timeout %d s", o.pending, idleJID(), o.pendingTimeout)
-		capRes, err = runCapacity(ctx, o, gw2, procs{gateway: gw2.pid, prosody: prosodyPID}, idle, logf)
+		capRes, err = runCapacity(ctx, o, gw2, procs{gateway: gw2.pid, prosody: prosodyPID}, idle, prof, logf)
 		if err != nil {
 			return err
 		}
@@ -291,6 +303,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bodies:     len(texts.Bodies(askURL, askMethod, "CODE")),
 	}
 	rep.print(stdout)
+	if prof != nil {
+		prof.print(stdout, gwBin)
+	}
 	return nil
 }
 

@@ -156,8 +156,10 @@ type workerFactory func(ctx context.Context, i int) func() string
 // runPhase keeps inflight operations going for the warm-up and then for
 // the measured duration, and samples the processes' CPU time at both ends
 // of the measured window. Operations count in the window when they
-// complete inside it.
-func runPhase(ctx context.Context, o *options, name string, inflight int, pr procs, gwPID string, mk workerFactory) (phaseResult, error) {
+// complete inside it. With prof, the gateway's CPU profile covers the
+// measured window (started before it and stopped after it, each once the
+// gateway has acted on the signal).
+func runPhase(ctx context.Context, o *options, name string, inflight int, pr procs, gwPID string, mk workerFactory, prof *profileWindow) (phaseResult, error) {
 	r := phaseResult{name: name, inflight: inflight, gateway: gwPID != "", codes: map[string]int{}}
 	if gwPID != "" {
 		r.peakSinceStart = !resetPeak(gwPID)
@@ -189,6 +191,13 @@ func runPhase(ctx context.Context, o *options, name string, inflight int, pr pro
 		})
 	}
 	sleep(ctx, o.warmup)
+	if prof != nil {
+		if err := prof.p.startCPU(ctx, prof.gw, prof.name); err != nil {
+			stop.Store(true)
+			wg.Wait()
+			return r, err
+		}
+	}
 	cpu0 := pr.sample()
 	measuring.Store(true)
 	t0 := time.Now()
@@ -196,10 +205,17 @@ func runPhase(ctx context.Context, o *options, name string, inflight int, pr pro
 	measuring.Store(false)
 	r.window = time.Since(t0)
 	r.cpu = deltaOf(cpu0, pr.sample())
+	var profErr error
+	if prof != nil {
+		profErr = prof.p.stopCPU(ctx, prof.gw, prof.name)
+	}
 	stop.Store(true)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return r, err
+	}
+	if profErr != nil {
+		return r, profErr
 	}
 	if gwPID != "" {
 		r.peakKiB, _ = memKiB(gwPID, "VmHWM")

@@ -40,7 +40,12 @@ func (rp *report) print(w io.Writer) {
 	fmt.Fprintf(w, "- load: %d XMPP users (xmpptest, one resource each) approving every confirm at once; keep-alive HTTP/1.1 client, GET /auth, timeout=%d; "+
 		"each phase %v measured after %v of warm-up; a level's phases run back to back\n", o.sessions, requestTimeout, o.duration, o.warmup)
 	fmt.Fprintf(w, "- ceiling: a bare XEP-0114 component (%s) on the same Prosody, no HTTP, no gateway; iq confirms to full JIDs "+
-		"(and, for reference, the gateway's message form with its %d bodies to bare JIDs)\n\n", ceilingDomain, rp.bodies)
+		"(and, for reference, the gateway's message form with its %d bodies to bare JIDs)\n", ceilingDomain, rp.bodies)
+	if o.profile != "" {
+		fmt.Fprintf(w, "- profiling build (-profile): a CPU profile runs in the gateway during each gateway row's measured window (its sampling costs the gateway a little CPU); "+
+			"the capacity gateway runs a GC and writes a heap profile before the requests and once all are pending\n")
+	}
+	fmt.Fprintln(w)
 
 	t := &table{header: []string{"phase", "in flight", "per s", "× ceiling", "p50", "p90", "p99", "p50 × ceiling",
 		"outcomes (whole phase)", "gw CPU per approval", "CPU % prosody / gw / driver / others", "gw peak RSS"}}
@@ -99,6 +104,21 @@ func (rp *report) print(w io.Writer) {
 		fmt.Fprintf(w, "- all written after %v; the person held %d of them after %v\n", c.sendTime.Round(time.Millisecond), c.delivered, c.allPending.Round(time.Millisecond))
 		fmt.Fprintf(w, "- gateway RSS: %s before (fresh gateway after 200 approvals), %s with all pending: %.1f KiB per pending request; peak %s over the phase%s\n",
 			fmtKiB(c.baselineKiB), fmtKiB(c.pendingKiB), c.bytesPerPending()/1024, fmtKiB(c.peakKiB), map[bool]string{false: " (since start)", true: ""}[c.peakReset])
+		if c.settledSamples > 0 {
+			fmt.Fprintf(w, "- gateway RSS settled just before the first deadline (median of the %d samples in the last %v before the first answer): %s: %.1f KiB per pending request "+
+				"(the figure above, and the target's verdict, use the highest sample)\n",
+				c.settledSamples, settledWindow, fmtKiB(c.settledKiB), c.settledBytesPerPending()/1024)
+		} else {
+			fmt.Fprintf(w, "- gateway RSS settled just before the first deadline: no sample in the last %v before the first answer\n", settledWindow)
+		}
+		if b, m := c.metricsBase, c.metricsPending; b != nil && m != nil {
+			per := func(key string) float64 { return float64(m[key]-b[key]) / float64(c.n) }
+			fmt.Fprintf(w, "- gateway runtime/metrics after a GC (profiling build), before the requests -> with all pending: goroutines %d -> %d (%.2f per pending request; runtime's own included), "+
+				"live heap %s -> %s (%.1f KiB per pending request), goroutine stacks %s -> %s (%.1f KiB per pending request)\n",
+				b["/sched/goroutines:goroutines"], m["/sched/goroutines:goroutines"], per("/sched/goroutines:goroutines"),
+				fmtBytes(b["/gc/heap/live:bytes"]), fmtBytes(m["/gc/heap/live:bytes"]), per("/gc/heap/live:bytes")/1024,
+				fmtBytes(b["/memory/classes/heap/stacks:bytes"]), fmtBytes(m["/memory/classes/heap/stacks:bytes"]), per("/memory/classes/heap/stacks:bytes")/1024)
+		}
 		fmt.Fprintf(w, "- gateway CPU: %.1f µs per request to send them, %.1f µs per request over the whole phase\n",
 			float64((c.cpuPending.gateway-c.cpu0.gateway)/time.Duration(c.n))/float64(time.Microsecond),
 			float64((c.cpu1.gateway-c.cpu0.gateway)/time.Duration(c.n))/float64(time.Microsecond))
@@ -198,6 +218,10 @@ func fmtLate(d time.Duration) string {
 
 func fmtKiB(k int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(k)/1024)
+}
+
+func fmtBytes(b int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 // table renders a Markdown table padded to line up in a terminal.
