@@ -70,7 +70,7 @@ func FuzzAnswer(f *testing.F) {
 		for _, x := range []*txn{iqTxn, msgTxn} {
 			select {
 			case <-x.done:
-				v, end, path, _ := g.txns.outcome(x)
+				v, path, _, end := g.txns.outcome(x)
 				if end != nil || path == auth.PathFallback {
 					continue // the fallback's send failed (not connected), checked below
 				}
@@ -83,7 +83,7 @@ func FuzzAnswer(f *testing.F) {
 			default:
 			}
 		}
-		if _, _, path, _ := g.txns.outcome(iqTxn); path == auth.PathFallback {
+		if _, path, _, _ := g.txns.outcome(iqTxn); path == auth.PathFallback {
 			if !fromAlice || from.String() != "alice@localhost/phone" {
 				t.Fatalf("fallback from %q: %s", in.From, raw)
 			}

@@ -284,7 +284,7 @@ func (p *Pending) Cancel() { p.g.txns.end(p.x, errCanceled) }
 // Result returns what Confirm returns. It is meant for after Done: while
 // the request is pending it returns an unexpected error (520).
 func (p *Pending) Result() (auth.Decision, error) {
-	v, end, path, ok := p.g.txns.outcome(p.x)
+	v, path, ok, end := p.g.txns.outcome(p.x)
 	if !ok {
 		return auth.Decision{Path: path}, errors.New("component: Result called while the request is pending")
 	}

@@ -185,10 +185,10 @@ func (t *table) setNotify(x *txn, f func()) {
 
 // outcome returns how x ended and how it was asked; ok is false while it
 // is pending.
-func (t *table) outcome(x *txn) (v verdict, end error, path auth.Path, ok bool) {
+func (t *table) outcome(x *txn) (v verdict, path auth.Path, ok bool, end error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return x.v, x.end, x.path, x.decided
+	return x.v, x.path, x.decided, x.end
 }
 
 // fallBack turns an iq transaction into a message one: the iq id stops

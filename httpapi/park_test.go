@@ -360,4 +360,3 @@ func TestConfirmerWithoutAskIsNotParked(t *testing.T) {
 		t.Fatalf("status %d close %v", resp.StatusCode, resp.Close)
 	}
 }
-
