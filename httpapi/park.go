@@ -22,6 +22,12 @@ type Asker interface {
 const DefaultParkAfter = 250 * time.Millisecond
 
 const (
+	// parkAtOnceAbove is how many requests may wait on net/http (each
+	// holding ~16 KiB there) before new ones are parked at once instead of
+	// after ParkAfter: a burst of requests costs little more than the
+	// parked requests it leaves, and a throughput of machine-speed answers
+	// (up to this many in flight) keeps its connections alive.
+	parkAtOnceAbove = 512
 	// parkedWriteTimeout bounds writing the answer of a parked request.
 	parkedWriteTimeout = 10 * time.Second
 	// parkedMaxJunk is how much a caller may send after its request while
@@ -40,6 +46,11 @@ func (s *server) ask(w http.ResponseWriter, r *http.Request, a Asker, req auth.R
 		end(w, r, auth.Decision{}, err)
 		return false
 	}
+	if s.waiting.Add(1) > s.parkAtOnce && s.park(w, r, p, end) {
+		s.waiting.Add(-1)
+		return true
+	}
+	defer s.waiting.Add(-1)
 	timer := time.NewTimer(s.parkAfter)
 	select {
 	case <-p.Done():
@@ -83,17 +94,15 @@ func (s *server) park(w http.ResponseWriter, r *http.Request, p auth.Pending, en
 	// What write needs of the request: its Accept header and protocol.
 	// Anything the caller sent after its request is dropped with the
 	// hijacked buffers: the answer closes the connection.
-	hr := &http.Request{ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor}
-	if accept := r.Header.Values("Accept"); len(accept) > 0 {
-		hr.Header = http.Header{"Accept": accept}
-	}
+	accept := r.Header.Values("Accept")
+	http10 := !r.ProtoAtLeast(1, 1)
 	s.parked.add(1)
-	go s.waitParked(conn, hr, p, end)
+	go s.waitParked(conn, accept, http10, p, end)
 	return true
 }
 
 // waitParked is the goroutine of a parked request.
-func (s *server) waitParked(conn net.Conn, r *http.Request, p auth.Pending, end func(http.ResponseWriter, *http.Request, auth.Decision, error)) {
+func (s *server) waitParked(conn net.Conn, accept []string, http10 bool, p auth.Pending, end func(http.ResponseWriter, *http.Request, auth.Decision, error)) {
 	defer s.parked.add(-1)
 	defer conn.Close()
 	p.Notify(func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -111,6 +120,13 @@ func (s *server) waitParked(conn net.Conn, r *http.Request, p auth.Pending, end 
 		}
 	}
 	dec, err := p.Result()
+	r := &http.Request{ProtoMajor: 1, ProtoMinor: 1}
+	if http10 {
+		r.ProtoMinor = 0
+	}
+	if len(accept) > 0 {
+		r.Header = http.Header{"Accept": accept}
+	}
 	pw := &parkedWriter{}
 	end(pw, r, dec, err)
 	if pw.code == statusCanceled {

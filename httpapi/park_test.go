@@ -360,3 +360,33 @@ func TestConfirmerWithoutAskIsNotParked(t *testing.T) {
 		t.Fatalf("status %d close %v", resp.StatusCode, resp.Close)
 	}
 }
+
+// Past parkAtOnceAbove requests waiting on net/http, new ones are parked
+// at once, so a burst costs what its parked requests cost.
+func TestBurstParksAtOnce(t *testing.T) {
+	f := newFakeAsker()
+	ts, _, h := startAPI(t, f, Options{ParkAfter: time.Minute})
+	h.s.parkAtOnce = 1
+	addr := ts.Listener.Addr().String()
+	_, br1 := rawGet(t, addr, parkQuery, "")
+	first := f.next(t)
+	_, br2 := rawGet(t, addr, strings.Replace(parkQuery, "PARK1", "PARK2", 1), "")
+	second := f.next(t)
+	waitFor(t, "the second request parked", func() bool { return isParked(second) })
+	if isParked(first) {
+		t.Fatal("the first request was parked before ParkAfter")
+	}
+	for _, c := range []struct {
+		p  *fakePending
+		br *bufio.Reader
+	}{{first, br1}, {second, br2}} {
+		c.p.end(auth.Decision{Path: auth.PathIQ}, nil)
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%v %v", resp, err)
+		}
+		if parked := c.p == second; resp.Close != parked {
+			t.Fatalf("parked %v, Connection: close %v", parked, resp.Close)
+		}
+	}
+}

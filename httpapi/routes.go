@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/auth"
@@ -209,6 +210,8 @@ type server struct {
 	now              func() time.Time
 	parkAfter        time.Duration // negative: never park
 	parked           counter       // parked requests not yet answered
+	waiting          atomic.Int64  // requests of an Asker waiting on net/http, not parked
+	parkAtOnce       int64         // parkAtOnceAbove; tests lower it
 }
 
 func newServer(opts Options) *server {
@@ -227,6 +230,7 @@ func newServer(opts Options) *server {
 		metricsElsewhere: opts.MetricsElsewhere,
 		now:              opts.Now,
 		parkAfter:        opts.ParkAfter,
+		parkAtOnce:       parkAtOnceAbove,
 	}
 	if s.parkAfter == 0 {
 		s.parkAfter = DefaultParkAfter
