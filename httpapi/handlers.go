@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -164,27 +166,36 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, err error, txn, 
 func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec auth.Decision, txn, jid, caller string, start time.Time) {
 	o := statusOf(err)
 	elapsed := s.now().Sub(start)
-	attrs := []any{"jid", jid, "txn", txn, "caller", caller, "outcome", o.status}
-	if dec.Path != "" {
-		attrs = append(attrs, "path", string(dec.Path))
-	}
-	attrs = append(attrs, "code", o.code, "elapsed", elapsed)
 	if errors.Is(err, auth.ErrConflict) || (dec.Path == "" && o.reason != "") {
 		s.metrics.refusal(o, "")
 	} else {
 		s.metrics.decided(o, string(dec.Path), elapsed)
 	}
-	switch {
-	case o.code == statusCanceled:
+	level, msg := slog.LevelInfo, "decision"
+	switch o.code {
+	case statusCanceled:
+		level, msg = slog.LevelDebug, "caller went away"
+	case statusError:
+		level = slog.LevelError
+	}
+	if s.logger.Enabled(context.Background(), level) {
+		// Typed attributes, in a fixed array: no boxing, no growth.
+		var attrs [8]slog.Attr
+		a := append(attrs[:0], slog.String("jid", jid), slog.String("txn", txn), slog.String("caller", caller), slog.String("outcome", o.status))
+		if dec.Path != "" {
+			a = append(a, slog.String("path", string(dec.Path)))
+		}
+		a = append(a, slog.Int("code", o.code), slog.Duration("elapsed", elapsed))
+		if level == slog.LevelError {
+			a = append(a, slog.Any("err", err))
+		}
+		s.logger.LogAttrs(context.Background(), level, msg, a...)
+	}
+	if o.code == statusCanceled {
 		// The caller hung up: nobody reads the answer. Still write a
 		// status so a misbehaving Confirmer can never yield an implicit 200.
-		s.logger.Debug("caller went away", attrs...)
 		w.WriteHeader(statusCanceled)
 		return
-	case o.code == statusError:
-		s.logger.Error("decision", append(attrs, "err", err)...)
-	default:
-		s.logger.Info("decision", attrs...)
 	}
 	write(w, r, o, txn, jid)
 }
