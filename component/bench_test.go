@@ -271,8 +271,19 @@ func BenchmarkBuildConfirm(b *testing.B) {
 		texts := benchCatalog(b)
 		b.ReportAllocs()
 		for b.Loop() {
+			bodies := texts.EscapedBodies(req.URL, req.Method, req.TransactionID)
+			if _, err := confirmMessage(benchComponent, req.JID.Bare(), g.newID(), g.newID(), req, bodies, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("message with bodies escaped per message", func(b *testing.B) {
+		req := benchRequest(b, benchBare)
+		texts := benchCatalog(b)
+		b.ReportAllocs()
+		for b.Loop() {
 			bodies := texts.Bodies(req.URL, req.Method, req.TransactionID)
-			if _, err := confirmMessage(benchComponent, req.JID.Bare(), g.newID(), g.newID(), req, bodies); err != nil {
+			if _, err := confirmMessage(benchComponent, req.JID.Bare(), g.newID(), g.newID(), req, bodies, false); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -282,7 +293,7 @@ func BenchmarkBuildConfirm(b *testing.B) {
 		bodies := benchCatalog(b).Bodies(req.URL, req.Method, req.TransactionID)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := confirmMessage(benchComponent, req.JID.Bare(), benchSID, benchSID, req, bodies); err != nil {
+			if _, err := confirmMessage(benchComponent, req.JID.Bare(), benchSID, benchSID, req, bodies, false); err != nil {
 				b.Fatal(err)
 			}
 		}

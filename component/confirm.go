@@ -67,7 +67,8 @@ func confirmIQ(from, to, stanzaID string, req *auth.Request) ([]byte, error) {
 
 // confirmMessage builds the message asking a bare JID: type normal, our id,
 // a thread, one body per language (default first) and the <confirm/>.
-func confirmMessage(from, to, stanzaID, thread string, req *auth.Request, texts []auth.Text) ([]byte, error) {
+// With escaped, the bodies' text is already escaped (EscapedTexts).
+func confirmMessage(from, to, stanzaID, thread string, req *auth.Request, texts []auth.Text, escaped bool) ([]byte, error) {
 	n := 256 + len(from) + len(to) + len(stanzaID) + len(thread) + len(req.TransactionID) + len(req.Method) + 2*len(req.URL)
 	for _, t := range texts {
 		n += 40 + len(t.Lang) + len(t.Body) + len(t.Body)/8
@@ -89,7 +90,11 @@ func confirmMessage(from, to, stanzaID, thread string, req *auth.Request, texts 
 			b = appendEscaped(b, t.Lang)
 			b = append(b, "'>"...)
 		}
-		b = appendEscaped(b, t.Body)
+		if escaped {
+			b = append(b, t.Body...)
+		} else {
+			b = appendEscaped(b, t.Body)
+		}
 		b = append(b, "</body>"...)
 	}
 	b = appendConfirm(b, req)

@@ -23,6 +23,15 @@ type Texts interface {
 	Bodies(url, method, code string) []auth.Text
 }
 
+// EscapedTexts is a Texts that can also return its bodies already escaped
+// for XML character data by encoding/xml's EscapeText (i18n.Catalog does,
+// escaping its fixed text once instead of for every message). The
+// gateway uses it when Options.Texts has it.
+type EscapedTexts interface {
+	Texts
+	EscapedBodies(url, method, code string) []auth.Text
+}
+
 // Options configure a Gateway. Zero durations take the defaults noted.
 type Options struct {
 	Domain  string // the component's domain, e.g. auth.example.org
@@ -324,10 +333,13 @@ func (g *Gateway) askIQ(x *txn, req *auth.Request) error {
 func (g *Gateway) askMessage(x *txn, req *auth.Request) error {
 	sid := g.newID()
 	var texts []auth.Text
-	if g.opts.Texts != nil {
+	escaped := false
+	if et, ok := g.opts.Texts.(EscapedTexts); ok {
+		texts, escaped = et.EscapedBodies(req.URL, req.Method, req.TransactionID), true
+	} else if g.opts.Texts != nil {
 		texts = g.opts.Texts.Bodies(req.URL, req.Method, req.TransactionID)
 	}
-	b, err := confirmMessage(g.from, x.key.bare, sid, g.newID(), req, texts)
+	b, err := confirmMessage(g.from, x.key.bare, sid, g.newID(), req, texts, escaped)
 	if err != nil {
 		return fmt.Errorf("component: building the confirm message: %w", err)
 	}

@@ -355,11 +355,28 @@ func (l *limitReader) Read(p []byte) (int, error) {
 // appendEscaped appends s escaped by encoding/xml for character data or an
 // attribute value in either quotes: the five special characters, tab,
 // newline and carriage return as references, and what is not an XML
-// character as U+FFFD.
+// character as U+FFFD. A string of printable ASCII without the five is
+// what EscapeText would write unchanged, and is appended as it is
+// (FuzzConfirmStanzas compares the result with xml.Marshal's).
 func appendEscaped(b []byte, s string) []byte {
+	if plain(s) {
+		return append(b, s...)
+	}
 	w := &byteWriter{b: b}
 	_ = xml.EscapeText(w, []byte(s))
 	return w.b
+}
+
+// plain reports whether EscapeText leaves s as it is: printable ASCII
+// without & < > ' ".
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '&', c == '<', c == '>', c == '\'', c == '"':
+			return false
+		}
+	}
+	return true
 }
 
 type byteWriter struct{ b []byte }

@@ -44,7 +44,7 @@ func TestWorkaroundXMLLang(t *testing.T) {
 	}
 	req := auth.Request{TransactionID: "T", Method: "GET", URL: "u"}
 	b, err := confirmMessage("auth.localhost", "alice@localhost", "id", "th", &req,
-		[]auth.Text{{Lang: "en", Body: "hello"}, {Lang: "fr", Body: "bonjour"}})
+		[]auth.Text{{Lang: "en", Body: "hello"}, {Lang: "fr", Body: "bonjour"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestEncodingRoundTrip(t *testing.T) {
 	}
 
 	texts := []auth.Text{{Lang: "en", Body: "code <Ab-9_.z> & more"}, {Lang: "de", Body: "Code"}}
-	b, err = confirmMessage("auth.localhost", "alice@localhost", "mid", "thr", &req, texts)
+	b, err = confirmMessage("auth.localhost", "alice@localhost", "mid", "thr", &req, texts, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestClientModeStanzasHaveNoFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := confirmMessage("", "alice@localhost", "mid", "thr", &req, nil)
+	msg, err := confirmMessage("", "alice@localhost", "mid", "thr", &req, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func FuzzConfirmStanzas(f *testing.F) {
 			t.Fatalf("iq differs:\nours %s\nref  %s", ours, ref)
 		}
 		texts := []auth.Text{{Lang: lang, Body: text}}
-		m, _ := confirmMessage("auth.localhost", "alice@localhost", "mid", "thr", &req, texts)
+		m, _ := confirmMessage("auth.localhost", "alice@localhost", "mid", "thr", &req, texts, false)
 		var got struct {
 			Bodies []body `xml:"body"`
 		}
@@ -293,4 +293,16 @@ func FuzzConfirmStanzas(f *testing.F) {
 			t.Fatalf("body differs: %q vs %q", got.Bodies, want)
 		}
 	})
+}
+
+// plain must only pass what EscapeText leaves unchanged: every byte value.
+func TestPlainMatchesEscapeText(t *testing.T) {
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)}) + "z"
+		var b strings.Builder
+		_ = xml.EscapeText(&b, []byte(s))
+		if plain(s) && b.String() != s {
+			t.Errorf("byte %#x: plain, but EscapeText writes %q", c, b.String())
+		}
+	}
 }

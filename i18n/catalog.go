@@ -10,6 +10,7 @@
 package i18n
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,6 +42,9 @@ type Catalog struct {
 type lang struct {
 	tag string // canonical BCP 47 form, as sent in xml:lang
 	loc *goi18n.Localizer
+	// body is the confirm body as pieces with their text escaped, when it
+	// is made of text and fields only; nil otherwise.
+	body *pieces
 }
 
 // Load reads the messages and checks them. A messages.toml in dir (when dir
@@ -106,6 +110,37 @@ func (c *Catalog) Bodies(url, method, code string) []auth.Text {
 	return c.render(idConfirmBody, fields{URL: url, Method: method, Code: code})
 }
 
+// EscapedBodies returns what Bodies returns, each body escaped for XML
+// character data by encoding/xml's EscapeText, as the component sends it.
+// A body made of text and fields is not rendered and then escaped: its
+// text was escaped once at load, and the three values are escaped once for
+// every language, which spares escaping the same text for every message.
+func (c *Catalog) EscapedBodies(url, method, code string) []auth.Text {
+	f := fields{URL: url, Method: method, Code: code}
+	var ef fields
+	escaped := false
+	out := make([]auth.Text, len(c.langs))
+	for i, l := range c.langs {
+		if l.body == nil {
+			out[i] = auth.Text{Lang: l.tag, Body: escape(c.renderOne(l, idConfirmBody, f))}
+			continue
+		}
+		if !escaped {
+			ef = fields{URL: escape(url), Method: escape(method), Code: escape(code)}
+			escaped = true
+		}
+		out[i] = auth.Text{Lang: l.tag, Body: l.body.join(ef, true)}
+	}
+	return out
+}
+
+// escape is s escaped for XML character data by encoding/xml.
+func escape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
 // Subjects returns the subject of a confirm message, once per language, in
 // the same order as Bodies.
 func (c *Catalog) Subjects(url, method, code string) []auth.Text {
@@ -113,20 +148,22 @@ func (c *Catalog) Subjects(url, method, code string) []auth.Text {
 }
 
 func (c *Catalog) render(id string, f fields) []auth.Text {
-	// One config for every language: Localize only reads it.
-	lc := &goi18n.LocalizeConfig{MessageID: id, TemplateData: f, TemplateParser: parser{}}
 	out := make([]auth.Text, len(c.langs))
 	for i, l := range c.langs {
-		s, err := l.loc.Localize(lc)
-		if err != nil {
-			// Every template rendered at load time; one can still fail on
-			// particular values if it branches on them. The person must
-			// still see what is asked and the code, in any language.
-			s = f.URL + "\n" + f.Method + "\n" + f.Code
-		}
-		out[i] = auth.Text{Lang: l.tag, Body: s}
+		out[i] = auth.Text{Lang: l.tag, Body: c.renderOne(l, id, f)}
 	}
 	return out
+}
+
+func (c *Catalog) renderOne(l lang, id string, f fields) string {
+	s, err := l.loc.Localize(&goi18n.LocalizeConfig{MessageID: id, TemplateData: f, TemplateParser: parser{}})
+	if err != nil {
+		// Every template rendered at load time; one can still fail on
+		// particular values if it branches on them. The person must still
+		// see what is asked and the code, in any language.
+		s = f.URL + "\n" + f.Method + "\n" + f.Code
+	}
+	return s
 }
 
 // pick returns the messages file to use: dir's messages.toml when there is

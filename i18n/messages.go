@@ -193,6 +193,14 @@ func compile(key string, tag language.Tag, msgs map[string]*goi18n.Message) (lan
 		if m.ID != idConfirmBody {
 			continue
 		}
+		// A body made of text and the three fields is also kept as
+		// pieces, escaped once here for EscapedBodies; only if they render
+		// exactly what go-i18n did.
+		if pt, err := (parser{}).Parse(m.Other, m.LeftDelim, m.RightDelim); err == nil {
+			if pt, ok := pt.(*pieces); ok && pt.join(probe, false) == s {
+				l.body = pt.escaped()
+			}
+		}
 		for _, f := range []struct{ name, value string }{
 			{"{{.URL}}", probe.URL}, {"{{.Method}}", probe.Method}, {"{{.Code}}", probe.Code},
 		} {

@@ -1,7 +1,9 @@
 package i18n
 
 import (
+	"encoding/xml"
 	"errors"
+	"slices"
 	"strings"
 	"text/template/parse"
 
@@ -47,6 +49,7 @@ func (p parser) Parse(src, leftDelim, rightDelim string) (template.ParsedTemplat
 // piece is literal text, or one of the fields when field is set.
 type piece struct {
 	text  string
+	esc   string // text escaped for XML character data (escaped)
 	field string
 }
 
@@ -103,12 +106,41 @@ func (pt *pieces) Execute(data any) (string, error) {
 	if !ok {
 		return "", errData
 	}
+	return pt.join(f, false), nil
+}
+
+// escaped returns a copy of pt whose literal text is also kept escaped
+// for XML character data by encoding/xml's EscapeText, for joinEscaped.
+func (pt *pieces) escaped() *pieces {
+	c := *pt
+	c.list = slices.Clone(pt.list)
+	c.textLen = 0
+	for i, p := range c.list {
+		if p.field == "" {
+			var b strings.Builder
+			_ = xml.EscapeText(&b, []byte(p.text))
+			c.list[i].esc = b.String()
+			c.textLen += len(c.list[i].esc)
+		}
+	}
+	return &c
+}
+
+// join renders pt with f; with esc, the literal text escaped (pt made by
+// escaped) and f's values as given: escaped by the caller. EscapeText maps
+// each character on its own, so escaping the pieces and joining them is
+// escaping the joined text.
+func (pt *pieces) join(f fields, esc bool) string {
 	var b strings.Builder
 	b.Grow(pt.textLen + pt.urls*len(f.URL) + pt.methods*len(f.Method) + pt.codes*len(f.Code))
 	for _, p := range pt.list {
 		switch p.field {
 		case "":
-			b.WriteString(p.text)
+			if esc {
+				b.WriteString(p.esc)
+			} else {
+				b.WriteString(p.text)
+			}
 		case "URL":
 			b.WriteString(f.URL)
 		case "Method":
@@ -117,5 +149,5 @@ func (pt *pieces) Execute(data any) (string, error) {
 			b.WriteString(f.Code)
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }
