@@ -62,32 +62,39 @@ type outcome struct {
 // validation error, or an error from the Confirmer. It is the only place
 // that chooses a status code. Details never carry an unexpected error's
 // text: that goes to the log only.
+//
+// The checks run in a fixed order (an error that matches several gets the
+// first). errors.AsType rather than errors.As: its target does not escape,
+// so mapping an answer allocates nothing.
 func statusOf(err error) outcome {
-	var pe *paramError
-	var le *LimitError
-	var me *methodError
-	var nr *notReadyError
-	switch {
-	case err == nil:
+	if err == nil {
 		return outcome{code: http.StatusOK, status: "approved", detail: "the person approved the request"}
-	case errors.As(err, &nr):
+	}
+	if nr, ok := errors.AsType[*notReadyError](err); ok {
 		detail := auth.ErrNotConnected.Error()
 		if errors.Is(nr.err, auth.ErrShuttingDown) {
 			detail = auth.ErrShuttingDown.Error()
 		}
 		return outcome{code: http.StatusServiceUnavailable, status: "not_ready", detail: detail}
-	case errors.As(err, &pe):
+	}
+	if pe, ok := errors.AsType[*paramError](err); ok {
 		return outcome{code: http.StatusBadRequest, status: "invalid", detail: pe.Detail}
-	case errors.Is(err, errForbidden):
+	}
+	if errors.Is(err, errForbidden) {
 		return outcome{code: http.StatusForbidden, status: "forbidden", detail: "a valid API key is required (Authorization: Bearer KEY)"}
-	case errors.As(err, &le):
+	}
+	if le, ok := errors.AsType[*LimitError](err); ok {
 		return outcome{code: http.StatusTooManyRequests, status: "rate_limited", detail: le.Detail,
 			retryAfter: int(retryAfter(le.RetryAfter) / time.Second)}
-	case errors.Is(err, errTooLarge):
+	}
+	if errors.Is(err, errTooLarge) {
 		return outcome{code: http.StatusRequestEntityTooLarge, status: "too_large", detail: "the request body is too large"}
-	case errors.As(err, &me):
+	}
+	if me, ok := errors.AsType[*methodError](err); ok {
 		return outcome{code: http.StatusMethodNotAllowed, status: "method_not_allowed",
 			detail: "use " + strings.Join(me.allow, " or "), allow: strings.Join(me.allow, ", ")}
+	}
+	switch {
 	case errors.Is(err, errNotFound):
 		return outcome{code: http.StatusNotFound, status: "not_found", detail: "no such path; the API is /auth"}
 	case errors.Is(err, auth.ErrCanceled), errors.Is(err, context.Canceled):
