@@ -56,7 +56,44 @@ type outcome struct {
 	// gateway not connected, or shutting down), for the metrics; "" when
 	// the status word says it all.
 	reason string
+	// text is the text answer of a fixed outcome, built once (nil when the
+	// detail varies: 400, 405, 429). write uses it only while status and
+	// detail are still the ones it was built from.
+	text *textAnswer
 }
+
+// textAnswer is the text body "status: detail\n" of a fixed outcome and
+// its Content-Length. Both are shared by every answer: never modify them.
+type textAnswer struct {
+	status, detail string
+	body           []byte
+	length         []string // len and cap 1: an append copies
+}
+
+// fixed returns an outcome whose detail never varies, with its text answer.
+func fixed(code int, status, detail, reason string) outcome {
+	body := []byte(status + ": " + detail + "\n")
+	return outcome{code: code, status: status, detail: detail, reason: reason,
+		text: &textAnswer{status: status, detail: detail, body: body, length: []string{strconv.Itoa(len(body))}}}
+}
+
+// The fixed outcomes of statusOf.
+var (
+	outApproved       = fixed(http.StatusOK, "approved", "the person approved the request", "")
+	outNotReady       = fixed(http.StatusServiceUnavailable, "not_ready", auth.ErrNotConnected.Error(), "")
+	outNotReadyClosed = fixed(http.StatusServiceUnavailable, "not_ready", auth.ErrShuttingDown.Error(), "")
+	outForbidden      = fixed(http.StatusForbidden, "forbidden", "a valid API key is required (Authorization: Bearer KEY)", "")
+	outTooLarge       = fixed(http.StatusRequestEntityTooLarge, "too_large", "the request body is too large", "")
+	outNotFound       = fixed(http.StatusNotFound, "not_found", "no such path; the API is /auth", "")
+	outCanceled       = fixed(statusCanceled, "canceled", auth.ErrCanceled.Error(), "")
+	outDenied         = fixed(http.StatusUnauthorized, "denied", auth.ErrDenied.Error(), "")
+	outTimeout        = fixed(http.StatusUnauthorized, "timeout", auth.ErrTimeout.Error(), "")
+	outConflict       = fixed(http.StatusConflict, "conflict", auth.ErrConflict.Error(), "")
+	outNotConnected   = fixed(statusUnreachable, "unreachable", auth.ErrNotConnected.Error(), "not_connected")
+	outShuttingDown   = fixed(statusUnreachable, "unreachable", auth.ErrShuttingDown.Error(), "shutting_down")
+	outUnreachable    = fixed(statusUnreachable, "unreachable", auth.ErrUnreachable.Error(), "")
+	outError          = fixed(statusError, "error", "the gateway could not complete the request; the details are in its log", "")
+)
 
 // statusOf maps the result of a request to its answer: nil (approved), a
 // validation error, or an error from the Confirmer. It is the only place
@@ -68,27 +105,26 @@ type outcome struct {
 // so mapping an answer allocates nothing.
 func statusOf(err error) outcome {
 	if err == nil {
-		return outcome{code: http.StatusOK, status: "approved", detail: "the person approved the request"}
+		return outApproved
 	}
 	if nr, ok := errors.AsType[*notReadyError](err); ok {
-		detail := auth.ErrNotConnected.Error()
 		if errors.Is(nr.err, auth.ErrShuttingDown) {
-			detail = auth.ErrShuttingDown.Error()
+			return outNotReadyClosed
 		}
-		return outcome{code: http.StatusServiceUnavailable, status: "not_ready", detail: detail}
+		return outNotReady
 	}
 	if pe, ok := errors.AsType[*paramError](err); ok {
 		return outcome{code: http.StatusBadRequest, status: "invalid", detail: pe.Detail}
 	}
 	if errors.Is(err, errForbidden) {
-		return outcome{code: http.StatusForbidden, status: "forbidden", detail: "a valid API key is required (Authorization: Bearer KEY)"}
+		return outForbidden
 	}
 	if le, ok := errors.AsType[*LimitError](err); ok {
 		return outcome{code: http.StatusTooManyRequests, status: "rate_limited", detail: le.Detail,
 			retryAfter: int(retryAfter(le.RetryAfter) / time.Second)}
 	}
 	if errors.Is(err, errTooLarge) {
-		return outcome{code: http.StatusRequestEntityTooLarge, status: "too_large", detail: "the request body is too large"}
+		return outTooLarge
 	}
 	if me, ok := errors.AsType[*methodError](err); ok {
 		return outcome{code: http.StatusMethodNotAllowed, status: "method_not_allowed",
@@ -96,23 +132,23 @@ func statusOf(err error) outcome {
 	}
 	switch {
 	case errors.Is(err, errNotFound):
-		return outcome{code: http.StatusNotFound, status: "not_found", detail: "no such path; the API is /auth"}
+		return outNotFound
 	case errors.Is(err, auth.ErrCanceled), errors.Is(err, context.Canceled):
-		return outcome{code: statusCanceled, status: "canceled", detail: auth.ErrCanceled.Error()}
+		return outCanceled
 	case errors.Is(err, auth.ErrDenied):
-		return outcome{code: http.StatusUnauthorized, status: "denied", detail: auth.ErrDenied.Error()}
+		return outDenied
 	case errors.Is(err, auth.ErrTimeout):
-		return outcome{code: http.StatusUnauthorized, status: "timeout", detail: auth.ErrTimeout.Error()}
+		return outTimeout
 	case errors.Is(err, auth.ErrConflict):
-		return outcome{code: http.StatusConflict, status: "conflict", detail: auth.ErrConflict.Error()}
+		return outConflict
 	case errors.Is(err, auth.ErrNotConnected):
-		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrNotConnected.Error(), reason: "not_connected"}
+		return outNotConnected
 	case errors.Is(err, auth.ErrShuttingDown):
-		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrShuttingDown.Error(), reason: "shutting_down"}
+		return outShuttingDown
 	case errors.Is(err, auth.ErrUnreachable):
-		return outcome{code: statusUnreachable, status: "unreachable", detail: auth.ErrUnreachable.Error()}
+		return outUnreachable
 	default: // auth.ErrServer and anything unexpected
-		return outcome{code: statusError, status: "error", detail: "the gateway could not complete the request; the details are in its log"}
+		return outError
 	}
 }
 
@@ -125,32 +161,73 @@ type jsonReply struct {
 	Detail        string `json:"detail"`
 }
 
+// Header values write shares between answers. Each has length and
+// capacity 1, so an append copies it; nothing may modify them in place
+// (net/http only reads a handler's header values: it sends a clone).
+var (
+	hdrNoStore = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+	hdrText    = []string{"text/plain; charset=utf-8"}
+	hdrJSON    = []string{"application/json"}
+)
+
 // write sends o: header X-Transaction-Id when txn is known, and a body of
 // one text line "status: detail" or, when the caller accepts it, JSON.
 // Answers are never cached: each one is a decision about one request.
+//
+// It uses w's Header, WriteHeader and Write only, so it works with any
+// http.ResponseWriter. The headers are assigned by their canonical names
+// (what Header.Set does, without allocating a slice for each).
 func write(w http.ResponseWriter, r *http.Request, o outcome, txn, jid string) {
+	asJSON := acceptsJSON(r.Header.Values("Accept"))
+	var text *textAnswer
+	if t := o.text; !asJSON && t != nil && t.status == o.status && t.detail == o.detail {
+		text = t
+	}
+	// The values of this answer alone, in one allocation of their exact
+	// size; each header gets a slice of length and capacity 1.
+	n := 0
+	for _, set := range [...]bool{txn != "", o.retryAfter > 0, o.allow != "", text == nil} {
+		if set {
+			n++
+		}
+	}
+	vals := make([]string, n)
 	h := w.Header()
+	set := func(key, v string) {
+		vals[0] = v
+		h[key] = vals[:1:1]
+		vals = vals[1:]
+	}
 	if txn != "" {
-		h.Set("X-Transaction-Id", txn)
+		set("X-Transaction-Id", txn)
 	}
 	if o.retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(o.retryAfter))
+		set("Retry-After", strconv.Itoa(o.retryAfter))
 	}
 	if o.allow != "" {
-		h.Set("Allow", o.allow)
+		set("Allow", o.allow)
 	}
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Cache-Control"] = hdrNoStore
+	h["X-Content-Type-Options"] = hdrNosniff
 	var body []byte
-	if acceptsJSON(r.Header.Values("Accept")) {
+	switch {
+	case asJSON:
 		body, _ = json.Marshal(jsonReply{Status: o.status, TransactionID: txn, JID: jid, Detail: o.detail})
 		body = append(body, '\n')
-		h.Set("Content-Type", "application/json")
-	} else {
-		body = []byte(o.status + ": " + o.detail + "\n")
-		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h["Content-Type"] = hdrJSON
+	case text != nil:
+		body = text.body
+		h["Content-Type"] = hdrText
+		h["Content-Length"] = text.length
+	default:
+		body = make([]byte, 0, len(o.status)+len(": ")+len(o.detail)+1)
+		body = append(append(append(append(body, o.status...), ": "...), o.detail...), '\n')
+		h["Content-Type"] = hdrText
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if text == nil {
+		set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(o.code)
 	_, _ = w.Write(body) // a failed write means the caller is gone
 }

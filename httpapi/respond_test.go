@@ -171,6 +171,13 @@ func TestWriteSameAsLegacy(t *testing.T) {
 				writeBoth(t, o, accept, ids[0], ids[1])
 			}
 		}
+		// An outcome changed after statusOf is answered as it now reads.
+		changed := o
+		changed.detail += " (changed)"
+		writeBoth(t, changed, nil, "T1", "")
+		changed = o
+		changed.status = "other"
+		writeBoth(t, changed, nil, "T1", "")
 	}
 }
 
