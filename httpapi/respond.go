@@ -2,12 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xmpp-http-auth/http-auth/auth"
 )
@@ -153,12 +153,85 @@ func statusOf(err error) outcome {
 }
 
 // jsonReply is the JSON body of an answer. Every field is always present
-// ("" when unknown), so clients can rely on the shape.
+// ("" when unknown), so clients can rely on the shape. appendJSONReply
+// writes it.
 type jsonReply struct {
 	Status        string `json:"status"`
 	TransactionID string `json:"transaction_id"`
 	JID           string `json:"jid"`
 	Detail        string `json:"detail"`
+}
+
+// jsonReplySize is the length of appendJSONReply's output around the
+// values, plus room for a few escapes.
+const jsonReplySize = len(`{"status":"","transaction_id":"","jid":"","detail":""}`+"\n") + 16
+
+// appendJSONReply appends the JSON of jsonReply{status, txn, jid, detail}
+// and a newline to b: byte for byte what json.Marshal gives (tested),
+// without its reflection and copies.
+func appendJSONReply(b []byte, status, txn, jid, detail string) []byte {
+	b = append(b, `{"status":`...)
+	b = appendJSONString(b, status)
+	b = append(b, `,"transaction_id":`...)
+	b = appendJSONString(b, txn)
+	b = append(b, `,"jid":`...)
+	b = appendJSONString(b, jid)
+	b = append(b, `,"detail":`...)
+	b = appendJSONString(b, detail)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// by default: control characters, '"' and '\\' escaped, '<', '>' and '&'
+// as \u003c, \u003e and \u0026 (HTML-safe), invalid UTF-8 as \ufffd, and
+// U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			start = i + size
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			start = i + size
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Header values write shares between answers. Each has length and
@@ -213,8 +286,7 @@ func write(w http.ResponseWriter, r *http.Request, o outcome, txn, jid string) {
 	var body []byte
 	switch {
 	case asJSON:
-		body, _ = json.Marshal(jsonReply{Status: o.status, TransactionID: txn, JID: jid, Detail: o.detail})
-		body = append(body, '\n')
+		body = appendJSONReply(make([]byte, 0, jsonReplySize+len(o.status)+len(txn)+len(jid)+len(o.detail)), o.status, txn, jid, o.detail)
 		h["Content-Type"] = hdrJSON
 	case text != nil:
 		body = text.body

@@ -217,3 +217,21 @@ func FuzzWriteSameAsLegacy(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendJSONString: every string of one or two bytes, and every rune
+// up to U+3000, is encoded as json.Marshal encodes it.
+func TestAppendJSONString(t *testing.T) {
+	check := func(s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+	for i := range 1 << 16 {
+		check(string([]byte{byte(i)}))
+		check(string([]byte{byte(i >> 8), byte(i)}))
+	}
+	for r := range rune(0x3000) {
+		check("a" + string(r) + "\xe2\x80")
+	}
+}
