@@ -376,6 +376,8 @@ func TestParseParamsSameAsLegacy(t *testing.T) {
 	qs := []string{
 		okParams, "", "&&", "=", "jid", "jid=", "jid=%", "jid=%4", "jid=%41", "jid=%zz&jid=%zz", "j%69d=a@b&domain=x&method=GET",
 		"j%6=a@b", "jid+=a@b", "%6A%69%64=a@b&domain=x&method=GET", "transaction%5Fid=A&" + okParams,
+		"%74%72ansaction_i%64=A&" + okParams, "transaction_id%41=A&" + okParams, "transaction_id%=A&" + okParams,
+		"%2Bjid=a@b", "ji%64+=a@b", "ji%6=a@b", "%=&%%=%", "timeout%00=5", "Timeout=5&JID=a@b",
 		"jid=a@b&domain=x&url=x&method=GET", "jid=a@b&url=%zz&domain=x&method=GET", "jid=a@b&domain=%zz&domain=x&method=GET",
 		"jid=a@b&domain=x&method=GET&timeout=%zz", "jid=a@b&domain=x&method=G%45T&transaction_id=%41%42",
 		"jid=a+b@c&domain=x+y&method=GET", benchQueryFull, benchQueryBare,
