@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -176,6 +175,71 @@ func (rv *rawValues) collect(s string) {
 	}
 }
 
+// decode returns the values given once, decoded as url.QueryUnescape
+// decodes them; malformed reports those whose percent-encoding is broken.
+// The values that need decoding share one new string.
+func (rv *rawValues) decode() (vals [numParams]string, malformed [numParams]bool) {
+	var encoded [numParams]bool
+	size := 0
+	for i, v := range rv.raw {
+		if rv.n[i] == 1 && strings.ContainsAny(v, "%+") {
+			encoded[i] = true
+			size += len(v)
+		} else {
+			vals[i] = v
+		}
+	}
+	if size == 0 {
+		return vals, malformed
+	}
+	var stack [256]byte
+	buf := stack[:0]
+	if size > len(stack) {
+		buf = make([]byte, 0, size)
+	}
+	var span [numParams][2]int // where each decoded value is in buf
+	for i, v := range rv.raw {
+		if !encoded[i] {
+			continue
+		}
+		start := len(buf)
+		var ok bool
+		if buf, ok = appendUnescaped(buf, v); !ok {
+			buf, malformed[i] = buf[:start], true
+		}
+		span[i] = [2]int{start, len(buf)}
+	}
+	all := string(buf)
+	for i := range vals {
+		if encoded[i] {
+			vals[i] = all[span[i][0]:span[i][1]]
+		}
+	}
+	return vals, malformed
+}
+
+// appendUnescaped appends s decoded as url.QueryUnescape decodes it ('+'
+// is a space); ok is false when a '%' is not followed by two hex digits.
+func appendUnescaped(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); {
+		switch c := s[i]; c {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return b, false
+			}
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 3
+		case '+':
+			b = append(b, ' ')
+			i++
+		default:
+			b = append(b, c)
+			i++
+		}
+	}
+	return b, true
+}
+
 // paramIndex returns the index in knownParams of the percent-encoded key
 // k, or -1 when it decodes to no known parameter or does not decode (as
 // url.QueryUnescape decodes, without allocating).
@@ -259,18 +323,18 @@ func parseParams(query, body string, defaultTimeout time.Duration) (params, erro
 			note(repeated(k))
 		}
 	}
+	vals, malformed := rv.decode()
 	// one returns the single value of parameter i, decoded; ok is false
 	// when the parameter is absent or already reported.
 	one := func(i int) (string, bool) {
-		if rv.n[i] != 1 {
+		switch {
+		case rv.n[i] != 1:
 			return "", false
-		}
-		v, err := url.QueryUnescape(rv.raw[i])
-		if err != nil {
+		case malformed[i]:
 			note(badParam(knownParams[i], "malformed percent-encoding"))
 			return "", false
 		}
-		return v, true
+		return vals[i], true
 	}
 
 	if v, ok := one(iJID); ok {
