@@ -392,9 +392,9 @@ func TestParseParamsSameAsLegacy(t *testing.T) {
 	}
 }
 
-// FuzzParseParamsSameAsLegacy: parseParams gives the same params and error
+// FuzzSameParamsAsLegacy: parseParams gives the same params and error
 // as legacyParseParams for any query and body.
-func FuzzParseParamsSameAsLegacy(f *testing.F) {
+func FuzzSameParamsAsLegacy(f *testing.F) {
 	f.Add(okParams, "")
 	f.Add("jid=a@b", "url=x&method=GET")
 	f.Add("j%69d=a%40b&domain=x%zz", "jid=%41&method=GET&timeout=5&transaction_id=A")
