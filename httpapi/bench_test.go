@@ -43,6 +43,33 @@ func BenchmarkParseParams(b *testing.B) {
 	}
 }
 
+// BenchmarkWrite maps a result to its answer and writes it (statusOf +
+// write): the common approval in text and JSON, and a 400 whose detail
+// varies.
+func BenchmarkWrite(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		accept string
+	}{
+		{"approved text", nil, ""},
+		{"approved json", nil, "application/json"},
+		{"denied text", auth.ErrDenied, ""},
+		{"invalid text", missing(paramMethod), ""},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodGet, "/auth?"+benchQueryFull, nil)
+			r.Header.Set("Accept", tc.accept)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				write(w, r, statusOf(tc.err), "HELLO42", "alice@example.org/phone")
+			}
+		})
+	}
+}
+
 // approver approves every request at once, keeping nothing.
 type approver struct{}
 

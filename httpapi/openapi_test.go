@@ -182,9 +182,10 @@ func TestOpenAPIRoutes(t *testing.T) {
 }
 
 // statusOfCases is one error of every kind statusOf tells apart, named as
-// respond.go names it in statusOf's errors.Is and errors.As calls ("nil"
-// and "default" for the first and last cases). TestStatusOfCasesAreAll
-// keeps it complete, so a new case in statusOf cannot miss the document.
+// respond.go names it in statusOf's errors.Is, errors.As and errors.AsType
+// calls ("nil" and "default" for the first and last cases).
+// TestStatusOfCasesAreAll keeps it complete, so a new case in statusOf
+// cannot miss the document.
 var statusOfCases = map[string]error{
 	"nil":                  nil,
 	"*notReadyError":       &notReadyError{err: auth.ErrNotConnected},
@@ -239,7 +240,15 @@ func TestStatusOfCasesAreAll(t *testing.T) {
 	var found []string
 	ast.Inspect(fn.Body, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
-		if !ok || len(call.Args) != 2 {
+		if !ok {
+			return true
+		}
+		// errors.AsType[*T](err)
+		if ix, ok := call.Fun.(*ast.IndexExpr); ok && types.ExprString(ix.X) == "errors.AsType" && len(call.Args) == 1 {
+			found = append(found, types.ExprString(ix.Index))
+			return true
+		}
+		if len(call.Args) != 2 {
 			return true
 		}
 		switch types.ExprString(call.Fun) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +30,20 @@ const (
 // knownParams in the order they are checked, so the same bad request always
 // gets the same answer.
 var knownParams = [...]string{paramJID, paramDomain, paramURL, paramMethod, paramTransactionID, paramTimeout}
+
+// The index of each parameter in knownParams (and rawValues).
+const (
+	iJID = iota
+	iDomain
+	iURL
+	iMethod
+	iTransactionID
+	iTimeout
+	numParams
+)
+
+// maxParamName is the longest name in knownParams.
+const maxParamName = len(paramTransactionID)
 
 // Limits of SPEC section 2.
 const (
@@ -130,16 +143,19 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) (string, er
 	return string(b), nil
 }
 
-// rawValues are the values of the known parameters, from every source.
+// rawValues are the values of the known parameters, from every source,
+// indexed like knownParams.
 type rawValues struct {
-	vals      map[string][]string
-	malformed map[string]bool // a value whose percent-encoding is broken
+	n   [numParams]int    // how many times each was given
+	raw [numParams]string // its first value, still percent-encoded
 }
 
 // collect adds the pairs of a form-encoded string (a query string or a
 // body). Only '&' separates pairs (as in Go since 1.17; ';' is data).
 // Unknown parameters are ignored, so old clients that send more keep
-// working; a key that does not decode cannot be one of ours.
+// working; a key that does not decode cannot be one of ours. Values are
+// decoded later, and only those given once: a repeated one is refused
+// whatever it holds.
 func (rv *rawValues) collect(s string) {
 	for s != "" {
 		var pair string
@@ -148,25 +164,139 @@ func (rv *rawValues) collect(s string) {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		key, err := url.QueryUnescape(k)
-		if err != nil || !isKnownParam(key) {
+		i := paramIndex(k)
+		if i < 0 {
 			continue
 		}
-		val, err := url.QueryUnescape(v)
-		if err != nil {
-			rv.malformed[key] = true
+		if rv.n[i] == 0 {
+			rv.raw[i] = v
 		}
-		rv.vals[key] = append(rv.vals[key], val)
+		rv.n[i]++
 	}
 }
 
-func isKnownParam(s string) bool {
-	for _, k := range knownParams {
-		if s == k {
-			return true
+// decode returns the values given once, decoded as url.QueryUnescape
+// decodes them; malformed reports those whose percent-encoding is broken.
+// The values that need decoding share one new string.
+func (rv *rawValues) decode() (vals [numParams]string, malformed [numParams]bool) {
+	var encoded [numParams]bool
+	size := 0
+	for i, v := range rv.raw {
+		if rv.n[i] == 1 && strings.ContainsAny(v, "%+") {
+			encoded[i] = true
+			size += len(v)
+		} else {
+			vals[i] = v
 		}
 	}
-	return false
+	if size == 0 {
+		return vals, malformed
+	}
+	var stack [256]byte
+	buf := stack[:0]
+	if size > len(stack) {
+		buf = make([]byte, 0, size)
+	}
+	var span [numParams][2]int // where each decoded value is in buf
+	for i, v := range rv.raw {
+		if !encoded[i] {
+			continue
+		}
+		start := len(buf)
+		var ok bool
+		if buf, ok = appendUnescaped(buf, v); !ok {
+			buf, malformed[i] = buf[:start], true
+		}
+		span[i] = [2]int{start, len(buf)}
+	}
+	all := string(buf)
+	for i := range vals {
+		if encoded[i] {
+			vals[i] = all[span[i][0]:span[i][1]]
+		}
+	}
+	return vals, malformed
+}
+
+// appendUnescaped appends s decoded as url.QueryUnescape decodes it ('+'
+// is a space); ok is false when a '%' is not followed by two hex digits.
+func appendUnescaped(b []byte, s string) ([]byte, bool) {
+	for i := 0; i < len(s); {
+		switch c := s[i]; c {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return b, false
+			}
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 3
+		case '+':
+			b = append(b, ' ')
+			i++
+		default:
+			b = append(b, c)
+			i++
+		}
+	}
+	return b, true
+}
+
+// paramIndex returns the index in knownParams of the percent-encoded key
+// k, or -1 when it decodes to no known parameter or does not decode (as
+// url.QueryUnescape decodes, without allocating).
+func paramIndex(k string) int {
+	if strings.IndexByte(k, '%') < 0 {
+		// A '+' decodes to a space, in no parameter's name.
+		return knownIndex(k)
+	}
+	var buf [maxParamName]byte
+	n := 0
+	for i := 0; i < len(k); n++ {
+		c := k[i]
+		switch c {
+		case '%':
+			if i+2 >= len(k) || !isHex(k[i+1]) || !isHex(k[i+2]) {
+				return -1
+			}
+			c = unhex(k[i+1])<<4 | unhex(k[i+2])
+			i += 3
+		case '+':
+			return -1
+		default:
+			i++
+		}
+		if n == len(buf) {
+			return -1
+		}
+		buf[n] = c
+	}
+	return knownIndex(string(buf[:n]))
+}
+
+// knownIndex returns the index of name in knownParams, or -1.
+func knownIndex(name string) int {
+	for i, k := range knownParams {
+		if name == k {
+			return i
+		}
+	}
+	return -1
+}
+
+func isKnownParam(s string) bool { return knownIndex(s) >= 0 }
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
 }
 
 // parseParams validates the parameters of SPEC section 2, from a query
@@ -175,7 +305,7 @@ func isKnownParam(s string) bool {
 // with a *paramError; the first problem in knownParams order is reported.
 // The params returned with an error hold whatever did validate.
 func parseParams(query, body string, defaultTimeout time.Duration) (params, error) {
-	rv := rawValues{vals: map[string][]string{}, malformed: map[string]bool{}}
+	var rv rawValues
 	rv.collect(query)
 	rv.collect(body)
 
@@ -186,42 +316,39 @@ func parseParams(query, body string, defaultTimeout time.Duration) (params, erro
 			first = e
 		}
 	}
-	// one returns the single value of name; ok is false when the
-	// parameter is absent or already reported.
-	one := func(name string) (string, bool) {
-		vs := rv.vals[name]
-		switch {
-		case len(vs) == 0:
-			return "", false
-		case len(vs) > 1:
-			note(repeated(name))
-			return "", false
-		case rv.malformed[name]:
-			note(badParam(name, "malformed percent-encoding"))
-			return "", false
-		}
-		return vs[0], true
-	}
 	// Repetitions first: "given more than once" is the clearest answer
 	// whatever the values are.
-	for _, k := range knownParams {
-		if len(rv.vals[k]) > 1 {
+	for i, k := range knownParams {
+		if rv.n[i] > 1 {
 			note(repeated(k))
 		}
 	}
+	vals, malformed := rv.decode()
+	// one returns the single value of parameter i, decoded; ok is false
+	// when the parameter is absent or already reported.
+	one := func(i int) (string, bool) {
+		switch {
+		case rv.n[i] != 1:
+			return "", false
+		case malformed[i]:
+			note(badParam(knownParams[i], "malformed percent-encoding"))
+			return "", false
+		}
+		return vals[i], true
+	}
 
-	if v, ok := one(paramJID); ok {
+	if v, ok := one(iJID); ok {
 		j, err := parseJID(v)
 		if err != nil {
 			note(err)
 		}
 		p.JID = j
-	} else if len(rv.vals[paramJID]) == 0 {
+	} else if rv.n[iJID] == 0 {
 		note(missing(paramJID))
 	}
 
-	domain, hasDomain := one(paramDomain)
-	u, hasURL := one(paramURL)
+	domain, hasDomain := one(iDomain)
+	u, hasURL := one(iURL)
 	switch {
 	case hasDomain && hasURL && domain != u:
 		note(badParam(paramURL, "differs from domain (url is an alias of domain: give one of them)"))
@@ -229,11 +356,11 @@ func parseParams(query, body string, defaultTimeout time.Duration) (params, erro
 		p.URL, first = checkURL(paramDomain, domain, first)
 	case hasURL:
 		p.URL, first = checkURL(paramURL, u, first)
-	case len(rv.vals[paramDomain]) == 0 && len(rv.vals[paramURL]) == 0:
+	case rv.n[iDomain] == 0 && rv.n[iURL] == 0:
 		note(&paramError{Param: paramDomain, Detail: "domain is missing (give domain or its alias url)"})
 	}
 
-	if v, ok := one(paramMethod); ok {
+	if v, ok := one(iMethod); ok {
 		switch {
 		case v == "":
 			note(empty(paramMethod))
@@ -244,12 +371,12 @@ func parseParams(query, body string, defaultTimeout time.Duration) (params, erro
 		default:
 			p.Method = v
 		}
-	} else if len(rv.vals[paramMethod]) == 0 {
+	} else if rv.n[iMethod] == 0 {
 		note(missing(paramMethod))
 	}
 
-	p.TransactionIDGiven = len(rv.vals[paramTransactionID]) > 0
-	if v, ok := one(paramTransactionID); ok {
+	p.TransactionIDGiven = rv.n[iTransactionID] > 0
+	if v, ok := one(iTransactionID); ok {
 		switch {
 		case v == "":
 			note(empty(paramTransactionID))
@@ -261,7 +388,7 @@ func parseParams(query, body string, defaultTimeout time.Duration) (params, erro
 	}
 
 	p.Timeout = defaultTimeout
-	if v, ok := one(paramTimeout); ok {
+	if v, ok := one(iTimeout); ok {
 		d, err := parseTimeout(v)
 		if err != nil {
 			note(err)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -228,5 +229,178 @@ func FuzzParseParams(f *testing.F) {
 		if p.Timeout < time.Second || p.Timeout > MaxTimeout || p.Timeout%time.Second != 0 {
 			t.Fatalf("bad timeout %v", p.Timeout)
 		}
+	})
+}
+
+// legacyParseParams is parseParams as it was before it was tuned for
+// allocations (a map of every value): the tuned one must give the same
+// params and the same error.
+func legacyParseParams(query, body string, defaultTimeout time.Duration) (params, error) {
+	type rawValues struct {
+		vals      map[string][]string
+		malformed map[string]bool
+	}
+	rv := rawValues{vals: map[string][]string{}, malformed: map[string]bool{}}
+	collect := func(s string) {
+		for s != "" {
+			var pair string
+			pair, s, _ = strings.Cut(s, "&")
+			if pair == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(pair, "=")
+			key, err := url.QueryUnescape(k)
+			if err != nil || !isKnownParam(key) {
+				continue
+			}
+			val, err := url.QueryUnescape(v)
+			if err != nil {
+				rv.malformed[key] = true
+			}
+			rv.vals[key] = append(rv.vals[key], val)
+		}
+	}
+	collect(query)
+	collect(body)
+
+	var p params
+	var first *paramError
+	note := func(e *paramError) {
+		if first == nil {
+			first = e
+		}
+	}
+	one := func(name string) (string, bool) {
+		vs := rv.vals[name]
+		switch {
+		case len(vs) == 0:
+			return "", false
+		case len(vs) > 1:
+			note(repeated(name))
+			return "", false
+		case rv.malformed[name]:
+			note(badParam(name, "malformed percent-encoding"))
+			return "", false
+		}
+		return vs[0], true
+	}
+	for _, k := range knownParams {
+		if len(rv.vals[k]) > 1 {
+			note(repeated(k))
+		}
+	}
+
+	if v, ok := one(paramJID); ok {
+		j, err := parseJID(v)
+		if err != nil {
+			note(err)
+		}
+		p.JID = j
+	} else if len(rv.vals[paramJID]) == 0 {
+		note(missing(paramJID))
+	}
+
+	domain, hasDomain := one(paramDomain)
+	u, hasURL := one(paramURL)
+	switch {
+	case hasDomain && hasURL && domain != u:
+		note(badParam(paramURL, "differs from domain (url is an alias of domain: give one of them)"))
+	case hasDomain:
+		p.URL, first = checkURL(paramDomain, domain, first)
+	case hasURL:
+		p.URL, first = checkURL(paramURL, u, first)
+	case len(rv.vals[paramDomain]) == 0 && len(rv.vals[paramURL]) == 0:
+		note(&paramError{Param: paramDomain, Detail: "domain is missing (give domain or its alias url)"})
+	}
+
+	if v, ok := one(paramMethod); ok {
+		switch {
+		case v == "":
+			note(empty(paramMethod))
+		case len(v) > maxMethodBytes:
+			note(badParam(paramMethod, fmt.Sprintf("longer than %d bytes", maxMethodBytes)))
+		case !isToken(v):
+			note(badParam(paramMethod, "must be an HTTP method token (letters, digits and !#$%&'*+-.^_`|~)"))
+		default:
+			p.Method = v
+		}
+	} else if len(rv.vals[paramMethod]) == 0 {
+		note(missing(paramMethod))
+	}
+
+	p.TransactionIDGiven = len(rv.vals[paramTransactionID]) > 0
+	if v, ok := one(paramTransactionID); ok {
+		switch {
+		case v == "":
+			note(empty(paramTransactionID))
+		case !auth.ValidTransactionID(v):
+			note(badParam(paramTransactionID, fmt.Sprintf("must be 1 to %d letters, digits, '-', '_' or '.'", auth.MaxTxnLength)))
+		default:
+			p.TransactionID = v
+		}
+	}
+
+	p.Timeout = defaultTimeout
+	if v, ok := one(paramTimeout); ok {
+		d, err := parseTimeout(v)
+		if err != nil {
+			note(err)
+		}
+		p.Timeout = d
+	}
+
+	if first != nil {
+		return p, first
+	}
+	return p, nil
+}
+
+// sameAsLegacy fails t when parseParams and legacyParseParams disagree.
+func sameAsLegacy(t *testing.T, query, body string) {
+	t.Helper()
+	p, err := parseParams(query, body, time.Minute)
+	lp, lerr := legacyParseParams(query, body, time.Minute)
+	if p != lp {
+		t.Fatalf("parseParams(%q, %q) = %+v, want %+v", query, body, p, lp)
+	}
+	pe, _ := errors.AsType[*paramError](err)
+	lpe, _ := errors.AsType[*paramError](lerr)
+	if (err == nil) != (lerr == nil) || (pe == nil) != (lpe == nil) || (pe != nil && *pe != *lpe) {
+		t.Fatalf("parseParams(%q, %q) error = %v, want %v", query, body, err, lerr)
+	}
+}
+
+// TestParseParamsSameAsLegacy: the queries of the other tests, and some
+// split between query and body, give what they gave before.
+func TestParseParamsSameAsLegacy(t *testing.T) {
+	qs := []string{
+		okParams, "", "&&", "=", "jid", "jid=", "jid=%", "jid=%4", "jid=%41", "jid=%zz&jid=%zz", "j%69d=a@b&domain=x&method=GET",
+		"j%6=a@b", "jid+=a@b", "%6A%69%64=a@b&domain=x&method=GET", "transaction%5Fid=A&" + okParams,
+		"%74%72ansaction_i%64=A&" + okParams, "transaction_id%41=A&" + okParams, "transaction_id%=A&" + okParams,
+		"%2Bjid=a@b", "ji%64+=a@b", "ji%6=a@b", "%=&%%=%", "timeout%00=5", "Timeout=5&JID=a@b",
+		"jid=a@b&domain=x&url=x&method=GET", "jid=a@b&url=%zz&domain=x&method=GET", "jid=a@b&domain=%zz&domain=x&method=GET",
+		"jid=a@b&domain=x&method=GET&timeout=%zz", "jid=a@b&domain=x&method=G%45T&transaction_id=%41%42",
+		"jid=a+b@c&domain=x+y&method=GET", benchQueryFull, benchQueryBare,
+	}
+	for _, q := range qs {
+		sameAsLegacy(t, q, "")
+		sameAsLegacy(t, "", q)
+		sameAsLegacy(t, q, q)
+		if a, b, ok := strings.Cut(q, "&"); ok {
+			sameAsLegacy(t, a, b)
+		}
+	}
+}
+
+// FuzzSameParamsAsLegacy: parseParams gives the same params and error
+// as legacyParseParams for any query and body.
+func FuzzSameParamsAsLegacy(f *testing.F) {
+	f.Add(okParams, "")
+	f.Add("jid=a@b", "url=x&method=GET")
+	f.Add("j%69d=a%40b&domain=x%zz", "jid=%41&method=GET&timeout=5&transaction_id=A")
+	f.Add(benchQueryFull, "")
+	f.Add(benchQueryBare, "jid=a@b")
+	f.Fuzz(func(t *testing.T, query, body string) {
+		sameAsLegacy(t, query, body)
 	})
 }
