@@ -71,6 +71,10 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run XXX -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./i18n
 	$(GO) test -run XXX -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./i18n
+	$(GO) test -run XXX -fuzz '^FuzzParseJIDFast$$' -fuzztime $(FUZZTIME) ./auth
+	$(GO) test -run XXX -fuzz '^FuzzEscapedBodies$$' -fuzztime $(FUZZTIME) ./i18n
+	$(GO) test -run XXX -fuzz '^FuzzSameParamsAsLegacy$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run XXX -fuzz '^FuzzWriteSameAsLegacy$$' -fuzztime $(FUZZTIME) ./httpapi
 
 # bench is the end-to-end benchmark of issue 5 (not part of make test): a
 # throwaway Prosody, the http-auth binary as a separate process and Go XMPP
