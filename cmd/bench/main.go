@@ -75,6 +75,7 @@ type options struct {
 	noMsgCeiling   bool
 	keep           bool
 	profile        string
+	httpClient     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -94,8 +95,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noMsgCeiling, "no-message-ceiling", false, "skip the message-form ceiling rows")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (Prosody's and the gateway's logs)")
 	fs.StringVar(&o.profile, "profile", "", "write the gateway's profiles into this folder: a CPU profile of each gateway phase's measured window, a heap profile and runtime/metrics with all capacity requests pending (needs a gateway built with -tags pprof: make bench-profile)")
+	fs.StringVar(&o.httpClient, "http-client", "raw", "the HTTP client of the gateway phases: raw (a minimal keep-alive HTTP/1.1 client, cheap for the core the driver shares with the gateway) or net/http (Go's)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.httpClient != "raw" && o.httpClient != "net/http" {
+		return nil, fmt.Errorf("-http-client: %q is neither raw nor net/http", o.httpClient)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -247,6 +252,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	client := newHTTPClient(max(512, 2*maxOf(o.levels)))
+	raw := newRawClient(gw.base)
+	worker := func(jids []string) workerFactory {
+		if o.httpClient == "raw" {
+			return raw.worker(gw.base, jids)
+		}
+		return httpWorker(client, gw.base, jids)
+	}
 	for round := 1; round <= o.rounds; round++ {
 		for _, n := range o.levels {
 			pr := procs{prosody: prosodyPID}
@@ -259,15 +271,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 			}
 			pr.gateway = gw.pid
-			if err := runOne(round, "gateway iq", n, pr, gw.pid, httpWorker(client, gw.base, fullJIDs(o.sessions))); err != nil {
+			if err := runOne(round, "gateway iq", n, pr, gw.pid, worker(fullJIDs(o.sessions))); err != nil {
 				return err
 			}
-			if err := runOne(round, "gateway message", n, pr, gw.pid, httpWorker(client, gw.base, bareJIDs(o.sessions))); err != nil {
+			if err := runOne(round, "gateway message", n, pr, gw.pid, worker(bareJIDs(o.sessions))); err != nil {
 				return err
 			}
 		}
 	}
 	client.CloseIdleConnections()
+	raw.closeIdle()
 	peakAll, _ := memKiB(gw.pid, "VmHWM")
 	gw.stop()
 	ceil.close()

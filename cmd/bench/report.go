@@ -37,8 +37,8 @@ func (rp *report) print(w io.Writer) {
 		rp.m.nproc, rp.m.cpuModel, rp.m.goVer, rp.m.prosody)
 	fmt.Fprintf(w, "- load average (1, 5, 15 min) before: %s; after: %s\n", rp.loadBefore, rp.loadAfter)
 	fmt.Fprintf(w, "- gateway: %s as a separate process, log_level=info (one line per decision, to a file), limits off (HTTPAUTH_LIMIT_*=0)\n", rp.gwVersion)
-	fmt.Fprintf(w, "- load: %d XMPP users (xmpptest, one resource each) approving every confirm at once; keep-alive HTTP/1.1 client, GET /auth, timeout=%d; "+
-		"each phase %v measured after %v of warm-up; a level's phases run back to back\n", o.sessions, requestTimeout, o.duration, o.warmup)
+	fmt.Fprintf(w, "- load: %d XMPP users (xmpptest, one resource each) approving every confirm at once; keep-alive HTTP/1.1 client (%s), GET /auth, timeout=%d; "+
+		"each phase %v measured after %v of warm-up; a level's phases run back to back\n", o.sessions, o.httpClient, requestTimeout, o.duration, o.warmup)
 	fmt.Fprintf(w, "- ceiling: a bare XEP-0114 component (%s) on the same Prosody, no HTTP, no gateway; iq confirms to full JIDs "+
 		"(and, for reference, the gateway's message form with its %d bodies to bare JIDs)\n", ceilingDomain, rp.bodies)
 	if o.profile != "" {
