@@ -1,6 +1,7 @@
 package component
 
 import (
+	"bytes"
 	"encoding/xml"
 	"strings"
 )
@@ -8,19 +9,19 @@ import (
 // inStanza is an incoming stanza, decoded leniently: every body, any
 // <confirm/>, and an <error/> at the top level or inside <confirm/>, in
 // whatever namespace the sender spelled them. The routing attributes are
-// the exception: see UnmarshalXML.
+// the exception: see routing. decode.go decodes it.
 type inStanza struct {
 	XMLName xml.Name
-	Type    string     `xml:"-"`
-	ID      string     `xml:"-"`
-	From    string     `xml:"-"`
-	To      string     `xml:"-"`
-	Confirm *inConfirm `xml:"confirm"`
-	Error   *inError   `xml:"error"`
-	Bodies  []string   `xml:"body"`
+	Type    string
+	ID      string
+	From    string
+	To      string
+	Confirm *inConfirm
+	Error   *inError
+	Bodies  []string
 	// Other holds the children that are none of the above: the payload
 	// of an iq get or set (disco, ping, version, ...).
-	Other []xmlName `xml:",any"`
+	Other []xmlName
 
 	// malformed is set when a routing attribute appears twice (not
 	// well-formed XML, which encoding/xml lets through): such a stanza is
@@ -28,68 +29,47 @@ type inStanza struct {
 	malformed bool
 }
 
-// UnmarshalXML takes type, id, from and to only from attributes without a
-// namespace. encoding/xml fills a field tagged "from,attr" from an
-// attribute of that local name in any namespace, the last one winning,
-// and Prosody relays such attributes untouched (in its own order): bob's
-// <message xmlns:x='urn:x' x:from='alice@example.org/x'> reached the
-// component as from='bob@…' … x:from='alice@…' and was taken for alice's.
-// The server stamps the unqualified from; that one alone says who sent it.
+// UnmarshalXML lets xml.Decoder.DecodeElement decode an inStanza (the
+// client login and the tests do); the stream reader calls decode itself.
 func (s *inStanza) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
-	type plain inStanza // the same fields without this method
-	if err := d.DecodeElement((*plain)(s), &start); err != nil {
-		return err
-	}
-	s.Type, s.ID, s.From, s.To = "", "", "", ""
-	var seen [4]bool
-	for _, a := range start.Attr {
-		if a.Name.Space != "" {
-			continue
-		}
-		i := -1
-		switch a.Name.Local {
-		case "type":
-			i, s.Type = 0, a.Value
-		case "id":
-			i, s.ID = 1, a.Value
-		case "from":
-			i, s.From = 2, a.Value
-		case "to":
-			i, s.To = 3, a.Value
-		}
-		if i >= 0 {
-			s.malformed = s.malformed || seen[i]
-			seen[i] = true
-		}
-	}
-	return nil
+	return s.decode(d, &start)
 }
 
 type inConfirm struct {
 	XMLName xml.Name
-	ID      string   `xml:"id,attr"`
-	Error   *inError `xml:"error"`
+	ID      string
+	Error   *inError
 }
 
 type inError struct {
-	Type string    `xml:"type,attr"`
-	Kids []xmlName `xml:",any"`
+	Type string
+	Kids []xmlName
 }
 
-// xmlName decodes only an element's name, skipping its content.
+// xmlName is an element's name and node attribute, its content skipped.
 type xmlName struct {
 	XMLName xml.Name
-	Node    string `xml:"node,attr"`
+	Node    string
 }
 
 // parseStanza decodes one stanza from raw XML (tests and fuzzing; the
-// stream decodes in place).
+// stream decodes in place), like xml.Unmarshal: the first element, after
+// whatever comes before it; what follows it is not read.
 func parseStanza(raw []byte) (*inStanza, error) {
-	in := new(inStanza)
-	if err := xml.Unmarshal(raw, in); err != nil {
-		return nil, err
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		if t, ok := tok.(xml.StartElement); ok {
+			in := new(inStanza)
+			if err := in.decode(d, &t); err != nil {
+				return nil, err
+			}
+			return in, nil
+		}
 	}
-	return in, nil
 }
 
 // verdict is what an answer means for its transaction.

@@ -10,37 +10,40 @@ import (
 	"github.com/xmpp-http-auth/http-auth/auth"
 )
 
+// answerSeeds are the seeds of FuzzAnswer (and of the decoder's
+// differential tests).
+var answerSeeds = []string{
+	"<iq type='result' id='IQID' from='alice@localhost/phone'/>",
+	"<iq type='result' id='IQID' from='alice@localhost/laptop'/>",
+	"<iq type='result' id='IQID' from='bob@localhost/phone'/>",
+	"<iq type='error' id='IQID' from='alice@localhost/phone'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+	"<message from='alice@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
+	"<message from='bob@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
+	"<message from='alice@localhost' type='error' id='MSGID'><error><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+	"<message from='bob@localhost' type='error' id='MSGID'><error><item-not-found/></error></message>",
+	"<message from='alice@localhost/x' type='chat'><body> code1 </body></message>",
+	"<message from='ALICE@LocalHost/x'><body>CODE2</body></message>",
+	"<message from='bob@localhost/x'><body>CODE1</body></message>",
+	"<message from='alice@localhost/x'><confirm id='CODE1'><error type='auth'><not-authorized/></error></confirm></message>",
+	"<iq type='get' id='q' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+	"<presence type='subscribe' from='bob@localhost'/>",
+	"<message from='alice@localhost@evil/x'><body>CODE1</body></message>",
+	"<message from='alice@localhost\u0000/x'><body>CODE1</body></message>",
+	// The sender is the unqualified from attribute only.
+	"<message from='bob@localhost/x' xmlns:ns1='urn:x' ns1:from='alice@localhost/x'><body>CODE1</body></message>",
+	"<message from='bob@localhost/x' xml:from='alice@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
+	"<iq type='result' id='IQID' from='bob@localhost/x' xmlns:q='urn:q' q:from='alice@localhost/phone'/>",
+	"<iq type='result' id='x' q:id='IQID' from='alice@localhost/phone' xmlns:q='urn:q'/>",
+	"<message from='bob@localhost/x' from='alice@localhost/x'><body>CODE1</body></message>",
+}
+
 // FuzzAnswer feeds raw stanzas to the answer path with two requests
 // pending for alice: an iq to alice@localhost/phone and a message to
 // alice@localhost. Whatever the bytes, nothing panics, and nothing sent
 // from another JID decides either request; an iq-path decision needs the
 // exact full JID.
 func FuzzAnswer(f *testing.F) {
-	seeds := []string{
-		"<iq type='result' id='IQID' from='alice@localhost/phone'/>",
-		"<iq type='result' id='IQID' from='alice@localhost/laptop'/>",
-		"<iq type='result' id='IQID' from='bob@localhost/phone'/>",
-		"<iq type='error' id='IQID' from='alice@localhost/phone'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
-		"<message from='alice@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
-		"<message from='bob@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
-		"<message from='alice@localhost' type='error' id='MSGID'><error><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
-		"<message from='bob@localhost' type='error' id='MSGID'><error><item-not-found/></error></message>",
-		"<message from='alice@localhost/x' type='chat'><body> code1 </body></message>",
-		"<message from='ALICE@LocalHost/x'><body>CODE2</body></message>",
-		"<message from='bob@localhost/x'><body>CODE1</body></message>",
-		"<message from='alice@localhost/x'><confirm id='CODE1'><error type='auth'><not-authorized/></error></confirm></message>",
-		"<iq type='get' id='q' from='bob@localhost/x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
-		"<presence type='subscribe' from='bob@localhost'/>",
-		"<message from='alice@localhost@evil/x'><body>CODE1</body></message>",
-		"<message from='alice@localhost\u0000/x'><body>CODE1</body></message>",
-		// The sender is the unqualified from attribute only.
-		"<message from='bob@localhost/x' xmlns:ns1='urn:x' ns1:from='alice@localhost/x'><body>CODE1</body></message>",
-		"<message from='bob@localhost/x' xml:from='alice@localhost/x'><confirm xmlns='http://jabber.org/protocol/http-auth' id='CODE2'/></message>",
-		"<iq type='result' id='IQID' from='bob@localhost/x' xmlns:q='urn:q' q:from='alice@localhost/phone'/>",
-		"<iq type='result' id='x' q:id='IQID' from='alice@localhost/phone' xmlns:q='urn:q'/>",
-		"<message from='bob@localhost/x' from='alice@localhost/x'><body>CODE1</body></message>",
-	}
-	for _, s := range seeds {
+	for _, s := range answerSeeds {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {

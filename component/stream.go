@@ -272,7 +272,7 @@ func (s *stream) next() (*inStanza, error) {
 		return nil, err
 	}
 	in := new(inStanza)
-	if err := s.dec.DecodeElement(in, &t); err != nil {
+	if err := in.decode(s.dec, &t); err != nil {
 		return nil, err
 	}
 	s.reads.Add(1)
