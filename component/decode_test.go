@@ -57,7 +57,7 @@ func decodeCorpus(t testing.TB) []string {
 	req := &auth.Request{TransactionID: "T1", Method: "GET", URL: "https://example.org/?a=1&b='2'"}
 	iq, _ := confirmIQ(benchComponent, alicePhone, benchSID, req)
 	msg, _ := confirmMessage(benchComponent, alice, benchSID, thread, req,
-		[]auth.Text{{Lang: "en", Body: "Code T1 <for> example.org"}, {Lang: "fr", Body: "Code T1 & co"}})
+		[]auth.Text{{Lang: "en", Body: "Code T1 <for> example.org"}, {Lang: "fr", Body: "Code T1 & co"}}, false)
 	corpus := []string{string(iq), string(msg), string(pingIQ(benchComponent, "localhost", "p1"))}
 	var qs []*inStanza
 	for _, b := range [][]byte{iq, msg} {
