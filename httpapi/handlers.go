@@ -166,6 +166,18 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, err error, txn, 
 func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec auth.Decision, txn, jid, caller string, start time.Time) {
 	o := statusOf(err)
 	elapsed := s.now().Sub(start)
+	if o.code == statusCanceled {
+		// The caller hung up: nobody reads the answer. Still write a
+		// status so a misbehaving Confirmer can never yield an implicit 200.
+		w.WriteHeader(statusCanceled)
+	} else {
+		write(w, r, o, txn, jid)
+		// The answer leaves now, not when the handler returns: the caller
+		// does not wait for the log line and the metrics below.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
 	if errors.Is(err, auth.ErrConflict) || (dec.Path == "" && o.reason != "") {
 		s.metrics.refusal(o, "")
 	} else {
@@ -191,13 +203,6 @@ func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec a
 		}
 		s.logger.LogAttrs(context.Background(), level, msg, a...)
 	}
-	if o.code == statusCanceled {
-		// The caller hung up: nobody reads the answer. Still write a
-		// status so a misbehaving Confirmer can never yield an implicit 200.
-		w.WriteHeader(statusCanceled)
-		return
-	}
-	write(w, r, o, txn, jid)
 }
 
 // handleNotFound answers every path the API does not have.
