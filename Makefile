@@ -104,7 +104,7 @@ BENCHSTAT  := golang.org/x/perf/cmd/benchstat@v0.0.0-20250813145418-2f7363a06fe1
 bench-go:
 	@mkdir -p $(dir $(BENCHOUT))
 	@echo "== go test -bench into $(BENCHOUT) (a few minutes)"
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./component ./httpapi > $(BENCHOUT) || { cat $(BENCHOUT); exit 1; }
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./auth ./component ./httpapi > $(BENCHOUT) || { cat $(BENCHOUT); exit 1; }
 	@test -x $(GOBIN)/benchstat || $(GO) install $(BENCHSTAT)
 	$(GOBIN)/benchstat $(BENCHOUT)
 
