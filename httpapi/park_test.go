@@ -390,3 +390,32 @@ func TestBurstParksAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// Parking works the same over HTTPS: the hijacked connection is the TLS
+// one, and the answer goes through it.
+func TestParkedOverTLS(t *testing.T) {
+	f := newFakeAsker()
+	h := New(Options{Confirmer: f, ParkAfter: time.Millisecond, IDs: constReader(0)})
+	ts := httptest.NewTLSServer(h)
+	defer ts.Close()
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := ts.Client().Get(ts.URL + parkQuery)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	p := f.next(t)
+	waitFor(t, "parked", func() bool { return isParked(p) })
+	p.end(auth.Decision{Path: auth.PathIQ}, fmt.Errorf("x: %w", auth.ErrDenied))
+	resp := <-done
+	if resp == nil {
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 401 || string(body) != "denied: the person refused the request\n" || !resp.Close {
+		t.Fatalf("%d %q close=%v", resp.StatusCode, body, resp.Close)
+	}
+}
