@@ -32,6 +32,40 @@ import "encoding/xml"
 // returned by d.Token, up to and including its end tag.
 func (s *inStanza) decode(d *xml.Decoder, start *xml.StartElement) error {
 	s.XMLName = start.Name
+	err := eachChild(d, func(t xml.StartElement) error {
+		switch t.Name.Local {
+		case "confirm":
+			if s.Confirm == nil {
+				s.Confirm = new(inConfirm)
+			}
+			return s.Confirm.decode(d, &t)
+		case "error":
+			if s.Error == nil {
+				s.Error = new(inError)
+			}
+			return s.Error.decode(d, &t)
+		case "body":
+			b, err := charData(d)
+			if err == nil {
+				s.Bodies = append(s.Bodies, b)
+			}
+			return err
+		default:
+			s.Other = append(s.Other, nameOf(&t))
+			return d.Skip()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.routing(start.Attr)
+	return nil
+}
+
+// eachChild reads the content of the element being read up to and
+// including its end tag, calling f with the start tag of each child
+// element; f reads the child to its end (decoding or skipping it).
+func eachChild(d *xml.Decoder, f func(xml.StartElement) error) error {
 	for {
 		tok, err := d.Token()
 		if err != nil {
@@ -39,31 +73,10 @@ func (s *inStanza) decode(d *xml.Decoder, start *xml.StartElement) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			switch t.Name.Local {
-			case "confirm":
-				if s.Confirm == nil {
-					s.Confirm = new(inConfirm)
-				}
-				err = s.Confirm.decode(d, &t)
-			case "error":
-				if s.Error == nil {
-					s.Error = new(inError)
-				}
-				err = s.Error.decode(d, &t)
-			case "body":
-				var b string
-				if b, err = charData(d); err == nil {
-					s.Bodies = append(s.Bodies, b)
-				}
-			default:
-				s.Other = append(s.Other, nameOf(&t))
-				err = d.Skip()
-			}
-			if err != nil {
+			if err := f(t); err != nil {
 				return err
 			}
 		case xml.EndElement:
-			s.routing(start.Attr)
 			return nil
 		}
 	}
@@ -109,28 +122,15 @@ func (c *inConfirm) decode(d *xml.Decoder, start *xml.StartElement) error {
 			c.ID = a.Value
 		}
 	}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return err
+	return eachChild(d, func(t xml.StartElement) error {
+		if t.Name.Local != "error" {
+			return d.Skip()
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if t.Name.Local == "error" {
-				if c.Error == nil {
-					c.Error = new(inError)
-				}
-				err = c.Error.decode(d, &t)
-			} else {
-				err = d.Skip()
-			}
-			if err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
+		if c.Error == nil {
+			c.Error = new(inError)
 		}
-	}
+		return c.Error.decode(d, &t)
+	})
 }
 
 func (e *inError) decode(d *xml.Decoder, start *xml.StartElement) error {
@@ -139,21 +139,10 @@ func (e *inError) decode(d *xml.Decoder, start *xml.StartElement) error {
 			e.Type = a.Value
 		}
 	}
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			e.Kids = append(e.Kids, nameOf(&t))
-			if err := d.Skip(); err != nil {
-				return err
-			}
-		case xml.EndElement:
-			return nil
-		}
-	}
+	return eachChild(d, func(t xml.StartElement) error {
+		e.Kids = append(e.Kids, nameOf(&t))
+		return d.Skip()
+	})
 }
 
 // nameOf is an element's name and node attribute (in any namespace, the

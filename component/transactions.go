@@ -116,26 +116,19 @@ func (t *table) bindMessage(x *txn, sid string) {
 // decide ends x with an answer's verdict v, unless x has ended before. It
 // reports whether v was taken. It never blocks on x's waiter, so a late,
 // duplicate or forged answer cannot hold the reader.
-func (t *table) decide(x *txn, v verdict) bool {
-	t.mu.Lock()
-	if x.decided {
-		t.mu.Unlock()
-		return false
-	}
-	x.v = v
-	t.finishLocked(x) // unlocks
-	return true
-}
+func (t *table) decide(x *txn, v verdict) bool { return t.conclude(x, v, nil) }
 
 // end ends x without an answer: err says why (timeout, cancellation,
 // shutdown, a failed send). It reports whether x was still pending.
-func (t *table) end(x *txn, err error) bool {
+func (t *table) end(x *txn, err error) bool { return t.conclude(x, 0, err) }
+
+func (t *table) conclude(x *txn, v verdict, err error) bool {
 	t.mu.Lock()
 	if x.decided {
 		t.mu.Unlock()
 		return false
 	}
-	x.end = err
+	x.v, x.end = v, err
 	t.finishLocked(x) // unlocks
 	return true
 }
