@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzEscapedBodies$$' -fuzztime $(FUZZTIME) ./i18n
 	$(GO) test -run XXX -fuzz '^FuzzSameParamsAsLegacy$$' -fuzztime $(FUZZTIME) ./httpapi
 	$(GO) test -run XXX -fuzz '^FuzzWriteSameAsLegacy$$' -fuzztime $(FUZZTIME) ./httpapi
+	$(GO) test -run XXX -fuzz '^FuzzDecodeStanza$$' -fuzztime $(FUZZTIME) ./component
 
 # bench is the end-to-end benchmark of issue 5 (not part of make test): a
 # throwaway Prosody, the http-auth binary as a separate process and Go XMPP
