@@ -369,6 +369,22 @@ func runSuite(t *testing.T, server suiteServer, mode suiteMode) {
 			t.Fatalf("X-Transaction-Id %q", r.txn)
 		}
 	})
+	t.Run("a person who takes their time: the request is parked, then approved", func(t *testing.T) {
+		person(t, p, "alice", "iq-slow", func(c *xmpptest.Client, s xmpptest.Stanza) {
+			time.AfterFunc(700*time.Millisecond, func() { approve(c, s) })
+		})
+		resp, err := http.Get(g.base + "/auth?" + ask("alice@localhost/iq-slow", "transaction_id", "SLOW-OK").Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		// Connection: close says the answer came through a parked request.
+		if resp.StatusCode != 200 || string(b) != "approved: the person approved the request\n" || !resp.Close ||
+			resp.Header.Get("X-Transaction-Id") != "SLOW-OK" {
+			t.Fatalf("%d %q close=%v %v", resp.StatusCode, b, resp.Close, resp.Header)
+		}
+	})
 	t.Run("deny by iq", func(t *testing.T) {
 		person(t, p, "alice", "iq-no", deny)
 		want(t, g.auth(t, ask("alice@localhost/iq-no")), 401, "denied")
