@@ -166,6 +166,13 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, err error, txn, 
 func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec auth.Decision, txn, jid, caller string, start time.Time) {
 	o := statusOf(err)
 	elapsed := s.now().Sub(start)
+	// Counted before the answer leaves, so a scrape that follows an answer
+	// sees it.
+	if errors.Is(err, auth.ErrConflict) || (dec.Path == "" && o.reason != "") {
+		s.metrics.refusal(o, "")
+	} else {
+		s.metrics.decided(o, string(dec.Path), elapsed)
+	}
 	if o.code == statusCanceled {
 		// The caller hung up: nobody reads the answer. Still write a
 		// status so a misbehaving Confirmer can never yield an implicit 200.
@@ -173,15 +180,10 @@ func (s *server) finish(w http.ResponseWriter, r *http.Request, err error, dec a
 	} else {
 		write(w, r, o, txn, jid)
 		// The answer leaves now, not when the handler returns: the caller
-		// does not wait for the log line and the metrics below.
+		// does not wait for the log line below.
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
-	}
-	if errors.Is(err, auth.ErrConflict) || (dec.Path == "" && o.reason != "") {
-		s.metrics.refusal(o, "")
-	} else {
-		s.metrics.decided(o, string(dec.Path), elapsed)
 	}
 	level, msg := slog.LevelInfo, "decision"
 	switch o.code {
