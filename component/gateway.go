@@ -326,7 +326,7 @@ func (g *Gateway) askIQ(x *txn, req *auth.Request) error {
 		return fmt.Errorf("component: building the confirm iq: %w", err)
 	}
 	g.txns.bindIQ(x, sid, to)
-	return g.send(b)
+	return g.send(x, b)
 }
 
 // askMessage sends the message form to the bare JID.
@@ -344,17 +344,24 @@ func (g *Gateway) askMessage(x *txn, req *auth.Request) error {
 		return fmt.Errorf("component: building the confirm message: %w", err)
 	}
 	g.txns.bindMessage(x, sid)
-	return g.send(b)
+	return g.send(x, b)
 }
 
-// send writes b on the live stream. A failed send is not retried: the
-// caller gets auth.ErrNotConnected (523) at once.
-func (g *Gateway) send(b []byte) error {
+// send queues b, which asks x, on the live stream. A failed send is not
+// retried: the caller gets auth.ErrNotConnected (523) at once, and so does
+// x's caller when b is lost after send returned (its write failed, or the
+// stream closed before it was written).
+func (g *Gateway) send(x *txn, b []byte) error {
 	s := g.cur.Load()
 	if s == nil {
 		return fmt.Errorf("component: %w", auth.ErrNotConnected)
 	}
-	if err := s.send(b); err != nil {
+	err := s.sendOr(b, func(err error) {
+		if g.txns.end(x, fmt.Errorf("component: sending: %v: %w", err, auth.ErrNotConnected)) {
+			g.log.Debug("a request was lost with the stream", "jid", x.req.JID.String(), "txn", x.req.TransactionID)
+		}
+	})
+	if err != nil {
 		s.close() // the reader notices and the connection loop reconnects
 		return fmt.Errorf("component: sending: %v: %w", err, auth.ErrNotConnected)
 	}

@@ -83,12 +83,34 @@ type stream struct {
 	// in client mode the full JID the server bound.
 	self string
 
-	reads     atomic.Uint64 // stanzas read: liveness besides the pongs
-	wmu       sync.Mutex    // serialises writes: gosrc.io/xmpp's are not locked
-	broken    bool          // a write failed; guarded by wmu
+	reads atomic.Uint64 // stanzas read: liveness besides the pongs
+
+	// Stanzas are queued by send and written by one writer goroutine
+	// (writeLoop), which writes whatever has accumulated in one write(2):
+	// the server then reads several stanzas at a time when many are sent
+	// at once, and no sender waits on another's write.
+	qmu     sync.Mutex
+	queue   []byte        // stanzas not yet written; guarded by qmu
+	lost    []func(error) // told if the queued stanzas are lost; guarded by qmu
+	broken  bool          // a write failed; guarded by qmu
+	kick    chan struct{} // the writer has work (capacity 1)
+	writing sync.Once     // starts writeLoop
+
+	wmu       sync.Mutex // serialises the socket's writes: the writer's and close's
 	closeOnce sync.Once
 	done      chan struct{} // closed by close
 }
+
+const (
+	// maxQueued bounds the stanzas waiting for the writer: a server that
+	// stops reading makes new sends fail (523) instead of piling up.
+	maxQueued = 1 << 20
+	// keepQueueBuffer is the largest write buffer kept for the next batch.
+	keepQueueBuffer = 64 << 10
+)
+
+// errBacklog is a send refused because the server is not reading.
+var errBacklog = errors.New("component: the XMPP server is not reading what the gateway sends (1 MiB queued)")
 
 // dialComponent connects to the server, opens a component stream for
 // o.Domain and authenticates with o.Secret. The handshake digest is never
@@ -136,7 +158,8 @@ func dial(ctx context.Context, o *Options, negotiate func(*stream) error) (*stre
 func newStream(conn net.Conn, o *Options) *stream {
 	lim := &limitReader{r: conn, n: maxStanzaBytes}
 	br := bufio.NewReaderSize(lim, readAhead)
-	return &stream{conn: conn, br: br, dec: newDecoder(br), lim: lim, writeTimeout: o.WriteTimeout, done: make(chan struct{})}
+	return &stream{conn: conn, br: br, dec: newDecoder(br), lim: lim, writeTimeout: o.WriteTimeout,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 // newDecoder reads XML from br. br is an io.ByteReader, so the decoder
@@ -279,19 +302,104 @@ func (s *stream) next() (*inStanza, error) {
 	return in, nil
 }
 
-// send writes one serialised stanza. Writes are serialised and bounded by
-// the write timeout, so a stuck socket cannot hold a caller for ever.
+// send queues one serialised stanza for the writer and returns: it never
+// waits for the socket, so neither a caller nor the reader (replying to a
+// ping or a disco query) is held by a slow server. It fails at once when
+// the stream is closed, a write has failed, or 1 MiB is already waiting.
 //
-// A failed write may have sent part of the stanza, and anything written
-// after it would reach the server as garbage: the first failure closes the
-// socket (the reader then ends and the gateway reconnects), and every later
-// send fails at once.
-func (s *stream) send(b []byte) error {
+// A failed write may have sent part of a batch, and anything written after
+// it would reach the server as garbage: the first failure closes the
+// socket (the reader then ends and the gateway reconnects), and every
+// later send fails at once. Stanzas queued at that moment are lost with
+// the connection, like stanzas in the socket's buffer when a server dies:
+// their requests wait for their deadline (docs/SECURITY.md).
+func (s *stream) send(b []byte) error { return s.sendOr(b, nil) }
+
+// sendOr is send, and lost (when not nil) is called, on the writer's
+// goroutine, if the stanza is lost after send returned: its batch failed
+// to be written, or the stream closed before it was.
+func (s *stream) sendOr(b []byte, lost func(error)) error {
+	s.writing.Do(func() { go s.writeLoop() })
+	s.qmu.Lock()
+	switch {
+	case s.broken:
+		s.qmu.Unlock()
+		return net.ErrClosed
+	case len(s.queue)+len(b) > maxQueued:
+		s.qmu.Unlock()
+		return errBacklog
+	}
+	select {
+	case <-s.done:
+		s.qmu.Unlock()
+		return net.ErrClosed
+	default:
+	}
+	s.queue = append(s.queue, b...)
+	if lost != nil {
+		s.lost = append(s.lost, lost)
+	}
+	s.qmu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default: // already kicked: the writer takes everything queued
+	}
+	if s.debug != nil {
+		s.debug.Info("xmpp send", "xml", string(b))
+	}
+	return nil
+}
+
+// writeLoop writes what send queues, everything queued at once, each batch
+// bounded by the write timeout, until the stream is closed or a write
+// fails; then it tells the senders of what was not written.
+func (s *stream) writeLoop() {
+	var spare []byte
+	var spareLost []func(error)
+	for {
+		closed := false
+		select {
+		case <-s.kick:
+		case <-s.done:
+			closed = true
+		}
+		s.qmu.Lock()
+		buf, lost := s.queue, s.lost
+		s.queue, s.lost = spare[:0], spareLost[:0]
+		if closed {
+			s.broken = true
+		}
+		s.qmu.Unlock()
+		var err error
+		if closed {
+			err = net.ErrClosed
+		} else if len(buf) > 0 {
+			err = s.writeBatch(buf)
+		}
+		if err != nil {
+			s.qmu.Lock()
+			s.broken = true
+			lost = append(lost, s.lost...)
+			s.queue, s.lost = nil, nil
+			s.qmu.Unlock()
+			_ = s.conn.Close()
+			for _, f := range lost {
+				f(err)
+			}
+			return
+		}
+		clear(lost)
+		spare, spareLost = nil, lost
+		if cap(buf) <= keepQueueBuffer {
+			spare = buf
+		}
+	}
+}
+
+// writeBatch writes one batch under the socket's write lock.
+func (s *stream) writeBatch(b []byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.broken {
-		return net.ErrClosed
-	}
 	select {
 	case <-s.done:
 		return net.ErrClosed
@@ -300,23 +408,20 @@ func (s *stream) send(b []byte) error {
 	if s.writeTimeout > 0 {
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	}
-	if _, err := s.conn.Write(b); err != nil {
-		s.broken = true
-		_ = s.conn.Close()
-		return err
-	}
-	if s.debug != nil {
-		s.debug.Info("xmpp send", "xml", string(b))
-	}
-	return nil
+	_, err := s.conn.Write(b)
+	return err
 }
 
 // close ends the stream politely (</stream:stream>) and closes the socket.
-// It is safe to call more than once and concurrently with send and next.
+// Stanzas still queued are dropped. It is safe to call more than once and
+// concurrently with send, the writer and next.
 func (s *stream) close() {
 	s.closeOnce.Do(func() {
 		s.wmu.Lock()
-		if !s.broken {
+		s.qmu.Lock()
+		broken := s.broken
+		s.qmu.Unlock()
+		if !broken {
 			_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = s.conn.Write([]byte("</stream:stream>"))
 		}
