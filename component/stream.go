@@ -85,13 +85,16 @@ type stream struct {
 
 	reads atomic.Uint64 // stanzas read: liveness besides the pongs
 
-	// Stanzas are queued by send and written by one writer goroutine
-	// (writeLoop), which writes whatever has accumulated in one write(2):
-	// the server then reads several stanzas at a time when many are sent
-	// at once, and no sender waits on another's write.
+	// A stanza sent while no write is under way is written at once by its
+	// sender. One sent during a write is queued, and a writer goroutine
+	// (writeLoop) writes everything queued in one write(2) when that write
+	// is done: under load the server reads several stanzas at a time, and
+	// no sender waits on another's write; alone, a stanza costs no
+	// hand-off.
 	qmu     sync.Mutex
 	queue   []byte        // stanzas not yet written; guarded by qmu
 	lost    []func(error) // told if the queued stanzas are lost; guarded by qmu
+	busy    bool          // a write is under way (a sender's or the writer's); guarded by qmu
 	broken  bool          // a write failed; guarded by qmu
 	kick    chan struct{} // the writer has work (capacity 1)
 	writing sync.Once     // starts writeLoop
@@ -302,24 +305,23 @@ func (s *stream) next() (*inStanza, error) {
 	return in, nil
 }
 
-// send queues one serialised stanza for the writer and returns: it never
-// waits for the socket, so neither a caller nor the reader (replying to a
-// ping or a disco query) is held by a slow server. It fails at once when
-// the stream is closed, a write has failed, or 1 MiB is already waiting.
+// send writes one serialised stanza, or queues it while another write is
+// under way: it never waits for another sender's write, so neither a
+// caller nor the reader (replying to a ping or a disco query) is held by a
+// slow server beyond its own write. It fails at once when the stream is
+// closed, a write has failed, or 1 MiB is already waiting.
 //
 // A failed write may have sent part of a batch, and anything written after
 // it would reach the server as garbage: the first failure closes the
 // socket (the reader then ends and the gateway reconnects), and every
-// later send fails at once. Stanzas queued at that moment are lost with
-// the connection, like stanzas in the socket's buffer when a server dies:
-// their requests wait for their deadline (docs/SECURITY.md).
+// later send fails at once.
 func (s *stream) send(b []byte) error { return s.sendOr(b, nil) }
 
-// sendOr is send, and lost (when not nil) is called, on the writer's
-// goroutine, if the stanza is lost after send returned: its batch failed
-// to be written, or the stream closed before it was.
+// sendOr is send, and lost (when not nil) is called if the stanza was
+// queued and is lost after sendOr returned: its batch failed to be
+// written, or the stream closed before it was. It is called on the
+// writer's goroutine.
 func (s *stream) sendOr(b []byte, lost func(error)) error {
-	s.writing.Do(func() { go s.writeLoop() })
 	s.qmu.Lock()
 	switch {
 	case s.broken:
@@ -335,61 +337,92 @@ func (s *stream) sendOr(b []byte, lost func(error)) error {
 		return net.ErrClosed
 	default:
 	}
-	s.queue = append(s.queue, b...)
-	if lost != nil {
-		s.lost = append(s.lost, lost)
-	}
-	s.qmu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default: // already kicked: the writer takes everything queued
-	}
 	if s.debug != nil {
 		s.debug.Info("xmpp send", "xml", string(b))
 	}
-	return nil
+	if s.busy || len(s.queue) > 0 { // first come, first written
+		s.queue = append(s.queue, b...)
+		if lost != nil {
+			s.lost = append(s.lost, lost)
+		}
+		s.qmu.Unlock()
+		s.writing.Do(func() { go s.writeLoop() })
+		select {
+		case s.kick <- struct{}{}: // in case the write under way already ended
+		default:
+		}
+		return nil
+	}
+	s.busy = true
+	s.qmu.Unlock()
+	err := s.writeBatch(b)
+	s.idle(err)
+	return err
 }
 
-// writeLoop writes what send queues, everything queued at once, each batch
-// bounded by the write timeout, until the stream is closed or a write
-// fails; then it tells the senders of what was not written.
+// idle ends a write: on an error the stream is broken (and closed, and
+// what was queued is lost); else the writer is told if stanzas were
+// queued meanwhile.
+func (s *stream) idle(err error) {
+	s.qmu.Lock()
+	s.busy = false
+	if err != nil {
+		s.broken = true
+		lost := s.lost
+		s.queue, s.lost = nil, nil
+		s.qmu.Unlock()
+		_ = s.conn.Close()
+		for _, f := range lost {
+			f(err)
+		}
+		return
+	}
+	queued := len(s.queue) > 0
+	s.qmu.Unlock()
+	if queued {
+		s.writing.Do(func() { go s.writeLoop() })
+		select {
+		case s.kick <- struct{}{}:
+		default: // already kicked
+		}
+	}
+}
+
+// writeLoop writes what was queued during a write, everything at once,
+// each batch bounded by the write timeout, until the stream is closed or a
+// write fails; then it tells the senders of what was not written.
 func (s *stream) writeLoop() {
 	var spare []byte
 	var spareLost []func(error)
 	for {
-		closed := false
 		select {
 		case <-s.kick:
 		case <-s.done:
-			closed = true
-		}
-		s.qmu.Lock()
-		buf, lost := s.queue, s.lost
-		s.queue, s.lost = spare[:0], spareLost[:0]
-		if closed {
-			s.broken = true
-		}
-		s.qmu.Unlock()
-		var err error
-		if closed {
-			err = net.ErrClosed
-		} else if len(buf) > 0 {
-			err = s.writeBatch(buf)
-		}
-		if err != nil {
-			s.qmu.Lock()
-			s.broken = true
-			lost = append(lost, s.lost...)
-			s.queue, s.lost = nil, nil
-			s.qmu.Unlock()
-			_ = s.conn.Close()
-			for _, f := range lost {
-				f(err)
-			}
+			s.idle(net.ErrClosed) // drops and reports what is queued
 			return
 		}
+		s.qmu.Lock()
+		if s.busy || len(s.queue) == 0 || s.broken {
+			// A sender is writing (it kicks again when done), or the
+			// queue went with a failure.
+			s.qmu.Unlock()
+			continue
+		}
+		buf, lost := s.queue, s.lost
+		s.queue, s.lost = spare[:0], spareLost[:0]
+		s.busy = true
+		s.qmu.Unlock()
+		err := s.writeBatch(buf)
+		if err != nil {
+			s.qmu.Lock()
+			s.lost = append(lost, s.lost...)
+			s.qmu.Unlock()
+			s.idle(err)
+			return
+		}
+		s.idle(nil)
 		clear(lost)
-		spare, spareLost = nil, lost
+		spare, spareLost = nil, lost[:0]
 		if cap(buf) <= keepQueueBuffer {
 			spare = buf
 		}

@@ -65,12 +65,27 @@ func TestConcurrentSendsArriveWhole(t *testing.T) {
 	}
 }
 
-// A server that stops reading makes sends fail once 1 MiB waits, instead
-// of piling up; what was queued is reported lost when the stream closes.
+// A server that stops reading makes sends fail once 1 MiB waits behind
+// the stalled write, instead of piling up; what was queued is reported
+// lost when that write fails.
 func TestSendBacklogIsBounded(t *testing.T) {
 	ours, theirs := net.Pipe() // nobody reads theirs: the first write blocks
-	defer theirs.Close()
 	s := newStream(ours, &Options{WriteTimeout: time.Minute})
+	stalled := make(chan error, 1)
+	go func() { stalled <- s.send([]byte("<iq id='first'/>")) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.qmu.Lock()
+		busy := s.busy
+		s.qmu.Unlock()
+		if busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first write never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	var lost sync.WaitGroup
 	stanza := bytes.Repeat([]byte("x"), 4096)
 	var err error
@@ -83,8 +98,10 @@ func TestSendBacklogIsBounded(t *testing.T) {
 	if !errors.Is(err, errBacklog) {
 		t.Fatalf("got %v, want errBacklog", err)
 	}
-	_ = theirs.Close() // the writer's stalled write fails
-	s.close()
+	_ = theirs.Close() // the stalled write fails
+	if err := <-stalled; err == nil {
+		t.Fatal("the stalled write succeeded")
+	}
 	done := make(chan struct{})
 	go func() { lost.Wait(); close(done) }()
 	select {
@@ -93,6 +110,7 @@ func TestSendBacklogIsBounded(t *testing.T) {
 		t.Fatal("queued stanzas were not reported lost")
 	}
 	if err := s.send([]byte("<iq/>")); err == nil {
-		t.Fatal("a send after close succeeded")
+		t.Fatal("a send after a failed write succeeded")
 	}
+	s.close()
 }
