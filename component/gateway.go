@@ -362,7 +362,12 @@ func (g *Gateway) send(x *txn, b []byte) error {
 		}
 	})
 	if err != nil {
-		s.close() // the reader notices and the connection loop reconnects
+		if !errors.Is(err, errBacklog) {
+			// The reader notices and the connection loop reconnects. A
+			// backlog is a write stalled under way: its write timeout
+			// (or the pings) ends the stream without waiting on it here.
+			s.close()
+		}
 		return fmt.Errorf("component: sending: %v: %w", err, auth.ErrNotConnected)
 	}
 	return nil

@@ -319,8 +319,9 @@ func (s *stream) send(b []byte) error { return s.sendOr(b, nil) }
 
 // sendOr is send, and lost (when not nil) is called if the stanza was
 // queued and is lost after sendOr returned: its batch failed to be
-// written, or the stream closed before it was. It is called on the
-// writer's goroutine.
+// written, or the stream closed before it was. It is called, with no lock
+// held, on the goroutine whose write failed (the writer's, or another
+// sender's): it must not block.
 func (s *stream) sendOr(b []byte, lost func(error)) error {
 	s.qmu.Lock()
 	switch {

@@ -87,8 +87,12 @@ func (s *server) park(w http.ResponseWriter, r *http.Request, p auth.Pending, en
 	if !ok {
 		return false
 	}
+	// Counted before Hijack: from there on net/http's Shutdown no longer
+	// waits for this connection, and Serve must.
+	s.parked.add(1)
 	conn, _, err := hj.Hijack()
 	if err != nil {
+		s.parked.add(-1)
 		return false
 	}
 	// What write needs of the request: its Accept header and protocol.
@@ -96,7 +100,6 @@ func (s *server) park(w http.ResponseWriter, r *http.Request, p auth.Pending, en
 	// hijacked buffers: the answer closes the connection.
 	accept := r.Header.Values("Accept")
 	http10 := !r.ProtoAtLeast(1, 1)
-	s.parked.add(1)
 	go s.waitParked(conn, accept, http10, p, end)
 	return true
 }
@@ -105,6 +108,13 @@ func (s *server) park(w http.ResponseWriter, r *http.Request, p auth.Pending, en
 func (s *server) waitParked(conn net.Conn, accept []string, http10 bool, p auth.Pending, end func(http.ResponseWriter, *http.Request, auth.Decision, error)) {
 	defer s.parked.add(-1)
 	defer conn.Close()
+	defer func() {
+		// net/http's goroutine, which recovered a handler's panic, has
+		// returned: a panic here must not end the process.
+		if v := recover(); v != nil {
+			s.logger.Error("panic while answering a parked request", "panic", v)
+		}
+	}()
 	p.Notify(func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	var b [1]byte
 	junk := 0
