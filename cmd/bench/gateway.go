@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/internal/prosodytest"
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
 // gatewayProc is the http-auth binary running as a separate process.
@@ -45,7 +46,7 @@ var gatewayEnv = []string{
 // to Prosody. With prof, the gateway gets HTTP_AUTH_PROFILE_DIR (and only
 // then: the variable is never passed on from this environment).
 func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Server, prof *profiler) (*gatewayProc, error) {
-	port, err := freePort()
+	port, err := servertest.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +108,7 @@ func startGateway(ctx context.Context, dir, name, bin string, p *prosodytest.Ser
 	go func() { _ = cmd.Wait(); close(g.done) }()
 	if err := g.waitConnected(ctx); err != nil {
 		g.stop()
-		return nil, fmt.Errorf("%w\n%s", err, tailFile(g.logPath, 20))
+		return nil, fmt.Errorf("%w\n%s", err, servertest.Tail(g.logPath, 20))
 	}
 	return g, nil
 }
@@ -168,27 +169,6 @@ func (g *gatewayProc) stop() {
 			<-g.done
 		}
 	})
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tailFile(path string, lines int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
 }
 
 // newHTTPClient is a keep-alive client for loopback with room for idle

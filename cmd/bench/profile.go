@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
 // profileDirEnv tells the profiling build of the gateway (pprof.go, built
@@ -86,13 +88,13 @@ func (p *profiler) signal(ctx context.Context, gw *gatewayProc, sig syscall.Sign
 		}
 		select {
 		case <-gw.done:
-			return fmt.Errorf("profile %s: the gateway exited\n%s", name, tailFile(gw.logPath, 10))
+			return fmt.Errorf("profile %s: the gateway exited\n%s", name, servertest.Tail(gw.logPath, 10))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("profile %s: no %s after 30 s\n%s", name, path, tailFile(gw.logPath, 10))
+			return fmt.Errorf("profile %s: no %s after 30 s\n%s", name, path, servertest.Tail(gw.logPath, 10))
 		}
 	}
 }

@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/xmpp-http-auth/http-auth/internal/prosodytest"
+	"github.com/xmpp-http-auth/http-auth/internal/servertest"
 )
 
 func main() {
@@ -53,7 +52,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return err
 	}
-	alicePw, bobPw := randomHex(8), randomHex(8)
+	alicePw, bobPw := servertest.RandomHex(8), servertest.RandomHex(8)
 
 	fmt.Fprintln(stdout, "Starting a throwaway Prosody on 127.0.0.1 ...")
 	p, err := prosodytest.StartDemo(filepath.Join(abs, "prosody"), prosodytest.Options{
@@ -66,7 +65,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	port := *httpPort
 	if port == 0 || !portFree(port) {
-		if port, err = freePort(); err != nil {
+		if port, err = servertest.FreePort(); err != nil {
 			return err
 		}
 	}
@@ -183,19 +182,4 @@ func portFree(port int) bool {
 	}
 	_ = l.Close()
 	return true
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -70,6 +70,15 @@ func FreeAddrs(n int) ([]string, error) {
 	return addrs, nil
 }
 
+// FreePort returns a loopback port that was free (FreeAddrs of one).
+func FreePort() (int, error) {
+	addrs, err := FreeAddrs(1)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(Port(addrs[0]))
+}
+
 // Port returns the port of addr ("host:port"), or "" if addr has none.
 func Port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)

@@ -344,3 +344,15 @@ func TestLogTail(t *testing.T) {
 		t.Errorf("missing console: LogTail = %q", got)
 	}
 }
+
+func TestFreePort(t *testing.T) {
+	p, err := FreePort()
+	if err != nil || p <= 0 || p > 65535 {
+		t.Fatalf("FreePort() = %d, %v", p, err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		t.Fatalf("the port was not free: %v", err)
+	}
+	l.Close()
+}
