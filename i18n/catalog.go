@@ -57,11 +57,7 @@ type lang struct {
 // defaultLang not being one of the languages. defaultLang is compared in
 // canonical BCP 47 form ("EN" and "en" are the same language).
 func Load(builtin []byte, dir string, defaultLang string) (*Catalog, error) {
-	src, err := pick(builtin, dir)
-	if err != nil {
-		return nil, err
-	}
-	langs, problems, err := build(src)
+	langs, problems, err := read(builtin, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +81,7 @@ func Load(builtin []byte, dir string, defaultLang string) (*Catalog, error) {
 // canonical BCP 47 form, sorted. It reports the same problems with the file
 // as Load, apart from the default language.
 func Languages(builtin []byte, dir string) ([]string, error) {
-	src, err := pick(builtin, dir)
-	if err != nil {
-		return nil, err
-	}
-	langs, problems, err := build(src)
+	langs, problems, err := read(builtin, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +89,15 @@ func Languages(builtin []byte, dir string) ([]string, error) {
 		return nil, errors.Join(problems...)
 	}
 	return tags(langs), nil
+}
+
+// read picks the messages file (pick) and builds its languages (build).
+func read(builtin []byte, dir string) ([]lang, []error, error) {
+	src, err := pick(builtin, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return build(src)
 }
 
 // DefaultLang returns the tag of the default language, in canonical form:
